@@ -1,0 +1,131 @@
+//! Translation between actix-web (http 0.2 types) and handover (http 1 types).
+
+use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
+use actix_web::http::{StatusCode as AxStatus, Version as AxVersion};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use handover::{http, Body, Request, Response};
+
+/// Why a request could not be handed to the responder.
+pub(crate) enum Reject {
+    TooLarge,
+    BadRequest,
+}
+
+impl Reject {
+    pub(crate) fn response(&self) -> HttpResponse {
+        match self {
+            Reject::TooLarge => HttpResponse::PayloadTooLarge()
+                .content_type("text/plain; charset=utf-8")
+                .body("Payload Too Large\n"),
+            Reject::BadRequest => HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body("Bad Request\n"),
+        }
+    }
+}
+
+fn version(v: AxVersion) -> http::Version {
+    match v {
+        AxVersion::HTTP_09 => http::Version::HTTP_09,
+        AxVersion::HTTP_10 => http::Version::HTTP_10,
+        AxVersion::HTTP_2 => http::Version::HTTP_2,
+        AxVersion::HTTP_3 => http::Version::HTTP_3,
+        _ => http::Version::HTTP_11,
+    }
+}
+
+/// Buffers the body up to `limit` bytes. A single-chunk body is kept as is (no copy).
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, Reject> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Reject::TooLarge);
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Reject::BadRequest)?;
+        let have = first.as_ref().map_or(0, Bytes::len) + rest.len();
+        if have + chunk.len() > limit {
+            return Err(Reject::TooLarge);
+        }
+        match &first {
+            None if rest.is_empty() => first = Some(chunk),
+            _ => {
+                if let Some(f) = first.take() {
+                    rest.extend_from_slice(&f);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| rest.freeze()))
+}
+
+/// Builds the handover request from actix's head and the buffered body.
+pub(crate) fn request(req: &HttpRequest, body: Bytes) -> Result<Request, Reject> {
+    let method = http::Method::from_bytes(req.method().as_str().as_bytes())
+        .map_err(|_| Reject::BadRequest)?;
+    let uri: http::Uri = req
+        .uri()
+        .to_string()
+        .parse()
+        .map_err(|_| Reject::BadRequest)?;
+    let mut out = http::Request::new(body);
+    *out.method_mut() = method;
+    *out.uri_mut() = uri;
+    *out.version_mut() = version(req.version());
+    let headers = out.headers_mut();
+    headers.reserve(req.headers().len());
+    for (name, value) in req.headers() {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes())
+            .map_err(|_| Reject::BadRequest)?;
+        let value =
+            http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| Reject::BadRequest)?;
+        headers.append(name, value);
+    }
+    Ok(out)
+}
+
+/// Hop-by-hop and framing headers are actix's to write.
+fn framing(name: &http::HeaderName) -> bool {
+    name == http::header::CONTENT_LENGTH
+        || name == http::header::TRANSFER_ENCODING
+        || name == http::header::CONNECTION
+}
+
+/// Builds actix's response; whole bodies move without a copy.
+pub(crate) fn response(resp: Response) -> HttpResponse {
+    let (parts, body) = resp.into_parts();
+    let status =
+        AxStatus::from_u16(parts.status.as_u16()).unwrap_or(AxStatus::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    let mut out = match body {
+        Body::Data(bytes) => builder.body(bytes),
+        Body::Chunked(stream) => builder
+            .streaming(stream.map(|chunk| chunk.map_err(|e| -> Box<dyn std::error::Error> { e }))),
+        _ => builder.finish(),
+    };
+    let headers = out.headers_mut();
+    for (name, value) in &parts.headers {
+        if framing(name) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            AxName::from_bytes(name.as_str().as_bytes()),
+            AxValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    out
+}

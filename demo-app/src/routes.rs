@@ -1,0 +1,69 @@
+//! The demo's routes.
+
+use std::time::Duration;
+
+use handover::http::{header, HeaderValue, StatusCode};
+use handover::{text, Body, Error, Identity, Request, Response, Router};
+
+/// The longest `/sleep` the demo accepts.
+const MAX_SLEEP: Duration = Duration::from_secs(600);
+
+fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn json(body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`.
+pub(crate) fn router(identity: Identity, server: &str) -> Result<Router, Error> {
+    let whoami = serde_json::json!({
+        "pid": identity.pid,
+        "generation": identity.generation,
+        "server": server,
+    })
+    .to_string();
+    Router::new()
+        .get("/", |_: Request| async {
+            text(StatusCode::OK, "Hello, world!")
+        })?
+        .get("/whoami", move |_: Request| {
+            let body = whoami.clone();
+            async move { json(body) }
+        })?
+        .get("/sleep", |req: Request| async move {
+            let ms = query_param(&req, "ms").and_then(|v| v.parse::<u64>().ok());
+            match ms.map(Duration::from_millis) {
+                Some(d) if d <= MAX_SLEEP => {
+                    tokio::time::sleep(d).await;
+                    text(StatusCode::OK, format!("slept {} ms\n", d.as_millis()))
+                }
+                _ => text(
+                    StatusCode::BAD_REQUEST,
+                    "usage: /sleep?ms=N with N from 0 to 600000\n",
+                ),
+            }
+        })?
+        .post("/echo", |req: Request| async move {
+            let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+            let mut r = Response::new(Body::from(req.into_body()));
+            if let Some(ct) = content_type {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            r
+        })?
+        .get("/healthz", |_: Request| async {
+            text(StatusCode::OK, "ok\n")
+        })
+}

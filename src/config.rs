@@ -1,0 +1,316 @@
+//! Typed configuration, parsed once at the boundary.
+//!
+//! The file format is TOML. The top-level `server` key names the server factory
+//! (Vapor's `"server": "engine"` in `droplet.json`); `[http]` holds what every
+//! server needs (Vapor's `server.json`); `[listen]` says where sockets come from.
+//!
+//! ```
+//! use std::time::Duration;
+//! let config = handover::Config::from_toml(
+//!     r#"
+//!     server = "actix"
+//!     [http]
+//!     port = 9000
+//!     shutdown_timeout = "10s"
+//!     [listen]
+//!     inherit = ["9000"]
+//!     "#,
+//!     "example.toml",
+//! )?;
+//! assert_eq!(config.server, "actix");
+//! assert_eq!(config.http.port, 9000);
+//! assert_eq!(config.http.shutdown_timeout, Duration::from_secs(10));
+//! # Ok::<(), handover::Error>(())
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, ErrorKind};
+use crate::listener::Selector;
+
+/// The whole configuration of an app: which server, how it serves, where its sockets come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Name of the registered [`ServerFactory`](crate::ServerFactory) to use (default `"actix"`).
+    pub server: String,
+    /// Settings handed to the server factory.
+    pub http: ServerConfig,
+    /// Where listening sockets come from.
+    pub listen: ListenConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: "actix".to_owned(),
+            http: ServerConfig::default(),
+            listen: ListenConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the input in error messages (a file path, say).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] with one line giving `origin`, the line and column, and the problem.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, Error> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let position = e
+                .span()
+                .map(|span| {
+                    let (line, column) = line_column(text, span.start);
+                    format!(" line {line} column {column}:")
+                })
+                .unwrap_or_default();
+            let message = e.message().trim().replace('\n', " ");
+            Error::new(
+                ErrorKind::Config,
+                format!("config file {origin}:{position} {message}"),
+            )
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] if the file cannot be read or does not parse.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("config file {origin}: cannot read it"),
+            )
+            .with_source(e)
+        })?;
+        Config::from_toml(&text, &origin)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), Error> {
+        let bad =
+            |what: &str| Error::new(ErrorKind::Config, format!("config file {origin}: {what}"));
+        if self.server.trim().is_empty() {
+            return Err(bad(
+                "`server` is empty; name a registered server such as \"actix\"",
+            ));
+        }
+        if self.http.body_limit == 0 {
+            return Err(bad("`http.body_limit` must be at least 1 byte"));
+        }
+        if self.http.backlog == 0 {
+            return Err(bad("`http.backlog` must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Vapor's `SecurityLayer`: how bytes on the wire are protected.
+///
+/// Only `none` exists for now; TLS arrives with its own variant rather than a
+/// variant that fails at run time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecurityLayer {
+    /// Plain HTTP.
+    #[default]
+    None,
+}
+
+/// What a second SIGTERM/SIGINT does while a drain is running.
+///
+/// Perl `start_server` sends its HUP signal again to workers that are still
+/// draining when HUPs come quickly; choose `ignore` if your deploys do that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepeatSignal {
+    /// The second signal forces the stop (the default).
+    #[default]
+    Force,
+    /// The second signal is logged and ignored; only the deadline forces.
+    Ignore,
+}
+
+/// Settings a [`ServerFactory`](crate::ServerFactory) receives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Host to bind when no supervisor passes sockets (default `127.0.0.1`).
+    pub hostname: String,
+    /// Port to bind when no supervisor passes sockets (default 8080).
+    pub port: u16,
+    /// Transport security (default none).
+    pub security_layer: SecurityLayer,
+    /// Worker threads; 0 means one per available core (default 0).
+    pub workers: usize,
+    /// `listen(2)` backlog for sockets we bind ourselves (default 1024).
+    pub backlog: u32,
+    /// Idle time allowed between requests on a keep-alive connection; 0 disables keep-alive (default 5s).
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Time allowed for a client to send a request head; 0 disables the limit (default 5s).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Budget for a graceful drain before the stop is forced (default 30s).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Largest request body, in bytes, buffered for a responder; larger gets 413 (default 1 MiB).
+    pub body_limit: usize,
+    /// What a second stop signal does during a drain (default `force`).
+    pub repeat_signal: RepeatSignal,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hostname: "127.0.0.1".to_owned(),
+            port: 8080,
+            security_layer: SecurityLayer::None,
+            workers: 0,
+            backlog: 1024,
+            keep_alive: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            repeat_signal: RepeatSignal::Force,
+        }
+    }
+}
+
+/// Which source of listening sockets to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// `SERVER_STARTER_PORT` when it is set, otherwise bind `hostname:port` (default).
+    #[default]
+    Auto,
+    /// Require `SERVER_STARTER_PORT`; its absence is a startup error.
+    ServerStarter,
+    /// Always bind `hostname:port`, even under a supervisor (logged as a warning).
+    Bind,
+}
+
+/// Where listening sockets come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ListenConfig {
+    /// The source of sockets (default `auto`).
+    pub source: Source,
+    /// Which inherited sockets to serve, by port (`"8080"`), host and port
+    /// (`"127.0.0.1:8080"`, `"[::1]:8080"`) or unix path; empty means all.
+    pub inherit: Vec<Selector>,
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Selector::from_str(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Auto => "auto",
+            Source::ServerStarter => "server-starter",
+            Source::Bind => "bind",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_gives_defaults() {
+        let c = Config::from_toml("", "t").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.http.hostname, "127.0.0.1");
+        assert_eq!(c.http.port, 8080);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = Config::from_toml(
+            r#"
+server = "actix"
+[http]
+hostname = "0.0.0.0"
+port = 9090
+security_layer = "none"
+workers = 3
+backlog = 64
+keep_alive = "2s"
+request_timeout = "750ms"
+shutdown_timeout = "1m"
+body_limit = 10
+repeat_signal = "ignore"
+[listen]
+source = "server-starter"
+inherit = ["9090", "127.0.0.1:9091", "/run/app.sock"]
+"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.http.workers, 3);
+        assert_eq!(c.http.request_timeout, Duration::from_millis(750));
+        assert_eq!(c.http.shutdown_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.repeat_signal, RepeatSignal::Ignore);
+        assert_eq!(c.listen.source, Source::ServerStarter);
+        assert_eq!(c.listen.inherit.len(), 3);
+    }
+
+    #[test]
+    fn bad_files_give_one_line_naming_file_and_line() {
+        let cases = [
+            ("[http]\nprot = 1\n", "line 2", "unknown field `prot`"),
+            ("[http]\nport = \"x\"\n", "line 2", "invalid type"),
+            ("[http]\nport = 70000\n", "line 2", ""),
+            (
+                "[http]\nsecurity_layer = \"tls\"\n",
+                "line 2",
+                "unknown variant `tls`",
+            ),
+            ("[http]\nshutdown_timeout = \"soon\"\n", "line 2", ""),
+            ("server = \"\"\n", "", "`server` is empty"),
+            ("[http]\nbody_limit = 0\n", "", "body_limit"),
+            ("[listen]\ninherit = [\"\"]\n", "line 2", "empty"),
+            ("server = [\n", "line 2", "invalid array"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(text, "app.toml").unwrap_err();
+            let msg = e.to_string();
+            assert_eq!(e.kind(), ErrorKind::Config, "{text:?}");
+            assert!(msg.starts_with("config file app.toml:"), "{msg}");
+            assert!(msg.contains(line), "{text:?} -> {msg}");
+            assert!(msg.contains(needle), "{text:?} -> {msg}");
+            assert!(!msg.contains('\n'), "{msg}");
+        }
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = Config::load(Path::new("/nonexistent/app.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/app.toml"));
+    }
+}

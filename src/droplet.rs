@@ -1,0 +1,253 @@
+//! The app: configuration, a registry of server factories, and a responder.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
+use crate::listener::{self, Inheritance, Listener};
+use crate::process::Identity;
+use crate::responder::{Responder, SharedResponder};
+use crate::router::Router;
+use crate::server::{ServeContext, ServerFactory};
+use crate::shutdown::{Outcome, ShutdownTrigger};
+use crate::signal;
+
+/// An app in Vapor's style: config picks the server by name from the registered factories.
+///
+/// ```no_run
+/// use handover::{Body, Config, Droplet, Request, Response, Router};
+/// # fn factory() -> impl handover::ServerFactory { struct F; impl handover::ServerFactory for F {
+/// #   fn name(&self) -> &str { "actix" }
+/// #   fn make_server(&self, _: &handover::ServerConfig, _: Vec<handover::Listener>)
+/// #     -> Result<Box<dyn handover::Server>, handover::Error> { unimplemented!() } } F }
+/// let router = Router::new().get("/", |_: Request| async { Response::new(Body::from("Hello")) })?;
+/// let outcome = Droplet::new(Config::default())
+///     .with_factory(factory())
+///     .with_responder(router)
+///     .run()?;
+/// std::process::exit(outcome.exit_code());
+/// # Ok::<(), handover::Error>(())
+/// ```
+pub struct Droplet {
+    config: Config,
+    factories: Vec<Arc<dyn ServerFactory>>,
+    responder: SharedResponder,
+}
+
+impl std::fmt::Debug for Droplet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Droplet")
+            .field("config", &self.config)
+            .field("factories", &self.factory_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Droplet {
+    /// An app with `config`, no factories, and an empty router (404 for everything).
+    pub fn new(config: Config) -> Droplet {
+        Droplet {
+            config,
+            factories: Vec::new(),
+            responder: Arc::new(Router::new()),
+        }
+    }
+
+    /// Registers a factory under its [`ServerFactory::name`]; a later
+    /// registration with the same name replaces the earlier one.
+    pub fn with_factory(mut self, factory: impl ServerFactory + 'static) -> Droplet {
+        self.factories.retain(|f| f.name() != factory.name());
+        self.factories.push(Arc::new(factory));
+        self
+    }
+
+    /// Sets the responder (usually a [`Router`]).
+    pub fn with_responder(mut self, responder: impl Responder) -> Droplet {
+        self.responder = Arc::new(responder);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registered names, in registration order.
+    pub fn factory_names(&self) -> Vec<&str> {
+        self.factories.iter().map(|f| f.name()).collect()
+    }
+
+    /// The factory named by `config.server`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::UnknownServer`] listing the registered names.
+    pub fn factory(&self) -> Result<&dyn ServerFactory, Error> {
+        let wanted = self.config.server.as_str();
+        self.factories
+            .iter()
+            .find(|f| f.name() == wanted)
+            .map(|f| &**f as &dyn ServerFactory)
+            .ok_or_else(|| {
+                let names = self.factory_names();
+                let known = if names.is_empty() {
+                    "none are registered".to_owned()
+                } else {
+                    format!("registered: {}", names.join(", "))
+                };
+                Error::new(
+                    ErrorKind::UnknownServer,
+                    format!("unknown server {wanted:?} ({known})"),
+                )
+            })
+    }
+
+    /// Runs the app: picks the factory, reads the supervisor variables once,
+    /// takes the listeners, installs the signal owner, and serves until the
+    /// drain ends. Call it from `main` before starting other threads.
+    ///
+    /// # Errors
+    /// Unknown server, bad supervisor variables or fds, bind failures, and
+    /// server failures; an inherited socket is never closed by an error here.
+    pub fn run(self) -> Result<Outcome, Error> {
+        let identity = Identity::from_env()?;
+        let inheritance = Inheritance::from_env();
+        self.factory()?;
+        let (trigger, _) = ShutdownTrigger::new();
+        let http = &self.config.http;
+        let _signals = signal::install(
+            &trigger,
+            http.shutdown_timeout,
+            http.repeat_signal,
+            identity,
+        )?;
+        let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
+        self.serve(listeners, &trigger, identity)
+    }
+
+    /// Serves on `listeners` under `trigger`, without reading the environment or
+    /// installing signal handlers: for embedding and tests.
+    ///
+    /// # Errors
+    /// Unknown server and server failures.
+    pub fn serve(
+        self,
+        listeners: Vec<Listener>,
+        trigger: &ShutdownTrigger,
+        identity: Identity,
+    ) -> Result<Outcome, Error> {
+        let factory = self.factory()?;
+        for l in &listeners {
+            log::info!("{identity}: listening on {l}");
+        }
+        let server = factory.make_server(&self.config.http, listeners)?;
+        let shutdown = trigger.subscribe();
+        let ctx = ServeContext::new(self.responder.clone(), shutdown.clone(), identity);
+        log::info!("{identity}: serving with {:?}", factory.name());
+        let outcome = server.run(ctx)?;
+        let drained = shutdown
+            .drain_started()
+            .map(|(_, at)| at.elapsed())
+            .unwrap_or_default();
+        match outcome {
+            Outcome::Graceful => {
+                log::info!("{identity}: stopped gracefully; drain took {drained:?}")
+            }
+            Outcome::Forced(reason) => log::warn!(
+                "{identity}: stop forced ({reason}) after {drained:?} of draining; open connections were cut"
+            ),
+        }
+        trigger.close();
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::server::Server;
+
+    struct Named(&'static str);
+    impl ServerFactory for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn make_server(
+            &self,
+            _: &ServerConfig,
+            _: Vec<Listener>,
+        ) -> Result<Box<dyn Server>, Error> {
+            Err(Error::new(ErrorKind::Serve, format!("made by {}", self.0)))
+        }
+    }
+
+    fn droplet(server: &str, names: &[&'static str]) -> Droplet {
+        let config = Config {
+            server: server.to_owned(),
+            ..Config::default()
+        };
+        names
+            .iter()
+            .fold(Droplet::new(config), |d, n| d.with_factory(Named(n)))
+    }
+
+    #[test]
+    fn factory_selection() {
+        let cases: &[(&str, &[&'static str], Result<&str, &str>)] = &[
+            ("actix", &["actix"], Ok("actix")),
+            ("hyper", &["actix", "hyper"], Ok("hyper")),
+            (
+                "engine",
+                &["actix", "hyper"],
+                Err("unknown server \"engine\" (registered: actix, hyper)"),
+            ),
+            (
+                "actix",
+                &[],
+                Err("unknown server \"actix\" (none are registered)"),
+            ),
+            (
+                "Actix",
+                &["actix"],
+                Err("unknown server \"Actix\" (registered: actix)"),
+            ),
+        ];
+        for (server, names, want) in cases {
+            let d = droplet(server, names);
+            match (d.factory(), want) {
+                (Ok(f), Ok(name)) => assert_eq!(f.name(), *name),
+                (Err(e), Err(msg)) => {
+                    assert_eq!(e.kind(), ErrorKind::UnknownServer);
+                    assert_eq!(e.to_string(), *msg);
+                }
+                (got, want) => panic!(
+                    "{server}: got {:?}, want {want:?}",
+                    got.map(|f| f.name().to_owned())
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn re_registering_a_name_replaces_it() {
+        let d = droplet("actix", &["actix", "hyper", "actix"]);
+        assert_eq!(d.factory_names(), ["hyper", "actix"]);
+    }
+
+    #[test]
+    fn unknown_server_fails_before_serving() {
+        let (trigger, _) = ShutdownTrigger::new();
+        let identity = Identity {
+            pid: 1,
+            generation: None,
+        };
+        let e = droplet("nope", &["actix"])
+            .serve(Vec::new(), &trigger, identity)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnknownServer);
+        let e = droplet("actix", &["actix"])
+            .serve(Vec::new(), &trigger, identity)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "made by actix");
+    }
+}
