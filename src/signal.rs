@@ -99,8 +99,8 @@ fn on_signal(
         return;
     }
     if !shutdown.is_draining() {
-        trigger.drain(DrainReason::Signal(sig));
         log::info!("{who}: {name}: draining (stop accepting, finish in-flight requests; forced after {timeout:?})");
+        trigger.drain(DrainReason::Signal(sig));
         return;
     }
     match repeat {

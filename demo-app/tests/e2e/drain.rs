@@ -1,0 +1,111 @@
+//! Stopping: graceful drain of in-flight work, forced by deadline or by a second signal.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// demo-app on an inherited listener with extra `[http]` settings.
+fn start(http_extra: &str) -> (Proc, SocketAddr, TcpListener, tempfile::TempDir) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), http_extra);
+    let mut cmd = demo();
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SERVER_STARTER_PORT", format!("{addr}=5"))
+        .env("SERVER_STARTER_GENERATION", "1");
+    pass_fd(&mut cmd, listener.as_raw_fd(), 5);
+    let app = Proc::spawn(cmd);
+    get_ok(addr, "/healthz", Duration::from_secs(10));
+    (app, addr, listener, dir)
+}
+
+/// Starts `GET /sleep?ms=N` on a thread and waits until the app has it.
+fn in_flight(addr: SocketAddr, ms: u64) -> thread::JoinHandle<std::io::Result<Resp>> {
+    let t = thread::spawn(move || get(addr, &format!("/sleep?ms={ms}")));
+    thread::sleep(Duration::from_millis(300));
+    t
+}
+
+#[test]
+fn term_lets_the_in_flight_request_finish_then_exits_0() {
+    let (mut app, addr, listener, _dir) = start("shutdown_timeout = \"10s\"");
+    let request = in_flight(addr, 1500);
+    app.signal(libc::SIGTERM);
+    let resp = request.join().unwrap().expect("in-flight request answered");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+    let log = app.stderr.text();
+    for phase in [
+        "SIGTERM: draining",
+        "drain: stop accepting",
+        "stopped gracefully",
+    ] {
+        assert!(log.contains(phase), "{phase:?} not logged:\n{log}");
+    }
+    assert!(log.contains(&format!("pid {} gen 1", app.pid())));
+    assert!(still_listening(&listener));
+}
+
+#[test]
+fn deadline_forces_the_stop_with_exit_3() {
+    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"700ms\"");
+    let request = in_flight(addr, 20_000);
+    let t0 = Instant::now();
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 3);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "forced at the deadline, not at the sleep's end"
+    );
+    let cut = request.join().unwrap();
+    assert!(cut.is_err(), "the cut request has no response: {cut:?}");
+    assert!(app.stderr.text().contains("shutdown_timeout reached"));
+}
+
+#[test]
+fn second_term_during_drain_forces_with_exit_4() {
+    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
+    let request = in_flight(addr, 20_000);
+    app.signal(libc::SIGTERM);
+    app.stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("draining").then_some(())
+        })
+        .expect("drain started");
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
+    assert!(request.join().unwrap().is_err());
+    assert!(app.stderr.text().contains("SIGTERM during drain"));
+}
+
+#[test]
+fn repeat_signal_ignore_keeps_draining() {
+    let (mut app, addr, _listener, _dir) =
+        start("shutdown_timeout = \"30s\"\nrepeat_signal = \"ignore\"");
+    let request = in_flight(addr, 1500);
+    app.signal(libc::SIGTERM);
+    app.stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("draining").then_some(())
+        })
+        .expect("drain started");
+    app.signal(libc::SIGTERM);
+    assert_eq!(request.join().unwrap().unwrap().status, 200);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+    assert!(app.stderr.text().contains("ignored"));
+}
+
+#[test]
+fn sigquit_forces_at_once() {
+    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
+    let request = in_flight(addr, 20_000);
+    app.signal(libc::SIGQUIT);
+    assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
+    assert!(request.join().unwrap().is_err());
+}

@@ -1,0 +1,88 @@
+//! Hot deploy under the real Perl `start_server` (Debian package libserver-starter-perl).
+
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// The supervisor binary; the suite fails loudly rather than skip when it is missing.
+fn start_server() -> Command {
+    let path = "/usr/bin/start_server";
+    assert!(
+        std::path::Path::new(path).exists(),
+        "{path} is missing: install libserver-starter-perl (scripts/test does)"
+    );
+    Command::new(path)
+}
+
+/// Parses `old worker PID died, status:N` from start_server's log.
+fn old_worker_died(line: &str, pid: i32) -> Option<i32> {
+    let rest = line.strip_prefix(&format!("old worker {pid} died, status:"))?;
+    rest.trim().parse().ok()
+}
+
+#[test]
+fn hup_hands_over_to_generation_2_while_generation_1_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "shutdown_timeout = \"30s\"");
+    let mut cmd = start_server();
+    cmd.args(["--port", "127.0.0.1:0", "--", DEMO, "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env_remove("SERVER_STARTER_PORT")
+        .env_remove("SERVER_STARTER_GENERATION");
+    let mut supervisor = Proc::spawn(cmd);
+    let addr = supervisor.listening_addr();
+
+    let gen1 = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
+    assert_eq!(gen1["generation"], 1);
+    assert_eq!(gen1["server"], "actix");
+    let pid1 = gen1["pid"].as_i64().unwrap() as i32;
+
+    let slow = thread::spawn(move || {
+        let r = get(addr, "/sleep?ms=3000");
+        (r, Instant::now())
+    });
+    thread::sleep(Duration::from_millis(300));
+    supervisor.signal(libc::SIGHUP);
+
+    // New requests reach generation 2 once start_server has retired generation 1.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let pid2 = loop {
+        let who = get_ok(addr, "/whoami", Duration::from_secs(5)).json();
+        if who["generation"] == 2 {
+            break who["pid"].as_i64().unwrap() as i32;
+        }
+        assert!(Instant::now() < deadline, "generation 2 never answered");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(pid1, pid2);
+
+    let (slow, done_at) = slow.join().unwrap();
+    let slow = slow.expect("the in-flight request is answered");
+    assert_eq!(slow.status, 200, "in-flight request across HUP");
+    assert_eq!(slow.text(), "slept 3000 ms\n");
+
+    let status = supervisor
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| old_worker_died(l, pid1))
+        .unwrap_or_else(|| panic!("generation 1 did not exit\n{}", supervisor.stderr.text()));
+    assert_eq!(status, 0, "generation 1 exits 0 after a graceful drain");
+    assert!(!alive(pid1));
+    eprintln!(
+        "generation 1 exit noticed by the test {:?} after its last response",
+        done_at.elapsed()
+    );
+    // Still generation 2, and the listening socket never went away.
+    assert_eq!(get(addr, "/whoami").unwrap().json()["generation"], 2);
+
+    supervisor.signal(libc::SIGTERM);
+    assert_eq!(supervisor.exit_code(Duration::from_secs(15)), 0);
+    assert!(!alive(pid2), "TERM to start_server stops generation 2 too");
+    let log = supervisor.stderr.text();
+    assert!(
+        log.contains(&format!("pid {pid2} gen 2: stopped gracefully")),
+        "{log}"
+    );
+}

@@ -1,0 +1,320 @@
+//! Helpers: spawn demo-app (alone or under a supervisor), pass fds, speak HTTP/1.1.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const DEMO: &str = env!("CARGO_BIN_EXE_demo-app");
+
+/// Lines a child wrote to stderr, collected by a thread.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Lines {
+    fn push(&self, line: String) {
+        let (m, c) = &*self.0;
+        m.lock().unwrap().push(line);
+        c.notify_all();
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().clone()
+    }
+
+    /// Waits for a line for which `f` returns `Some`, scanning from the start.
+    pub fn wait_for<T>(&self, timeout: Duration, f: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let (m, c) = &*self.0;
+        let mut lines = m.lock().unwrap();
+        loop {
+            if let Some(v) = lines.iter().find_map(|l| f(l)) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            lines = c.wait_timeout(lines, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.all().join("\n")
+    }
+}
+
+/// A spawned process whose stderr is collected; killed (with its process group) on drop.
+pub struct Proc {
+    pub child: Child,
+    pub stderr: Lines,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Spawns `cmd` in its own process group with stderr collected.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn");
+        let stderr = Lines::default();
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("  | {line}");
+                sink.push(line);
+            }
+        });
+        Proc {
+            child,
+            stderr,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill {sig}");
+    }
+
+    /// Waits for the exit, up to `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                self.status = Some(s);
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for the exit code; fails the test after `timeout`.
+    pub fn exit_code(&mut self, timeout: Duration) -> i32 {
+        let status = self
+            .wait(timeout)
+            .unwrap_or_else(|| panic!("no exit within {timeout:?}\n{}", self.stderr.text()));
+        // Let the reader thread collect the last lines.
+        std::thread::sleep(Duration::from_millis(50));
+        status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {status:?}"))
+    }
+
+    /// The TCP address from demo-app's "listening on ADDR" log line.
+    pub fn listening_addr(&self) -> SocketAddr {
+        self.stderr
+            .wait_for(Duration::from_secs(20), |l| {
+                let rest = l.split("listening on ").nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no listening line\n{}", self.stderr.text()))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() && self.child.try_wait().ok().flatten().is_none() {
+            unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Makes `src` (open in this process) appear as fd `dst` in the child, without close-on-exec.
+pub fn pass_fd(cmd: &mut Command, src: RawFd, dst: RawFd) {
+    let pairs = vec![(src, dst)];
+    pass_fds(cmd, pairs);
+}
+
+/// Like [`pass_fd`] for several fds. Sources are first moved above every target so
+/// one `dup2` cannot overwrite another's source.
+pub fn pass_fds(cmd: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut moved = Vec::with_capacity(pairs.len());
+            for &(src, dst) in &pairs {
+                let high = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 100);
+                if high < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                moved.push((high, dst));
+            }
+            for (high, dst) in moved {
+                if libc::dup2(high, dst) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A demo-app command with logs at info level and no inherited supervisor variables.
+pub fn demo() -> Command {
+    let mut cmd = Command::new(DEMO);
+    cmd.env_remove("SERVER_STARTER_PORT")
+        .env_remove("SERVER_STARTER_GENERATION")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// A config file in `dir` with `body` appended to `[http] workers = 2`.
+pub fn config_file(dir: &Path, http_extra: &str) -> std::path::PathBuf {
+    let path = dir.join("app.toml");
+    std::fs::write(
+        &path,
+        format!("server = \"actix\"\n[http]\nworkers = 2\n{http_extra}\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+/// Sends one request with `Connection: close` and reads the whole response.
+pub fn exchange<S: Read + Write>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> io::Result<Resp> {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> io::Result<Resp> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad(&format!("no complete head in {} bytes", raw.len())))?;
+    let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad("head is not utf-8"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if let Some(n) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body.truncate(n);
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok(s)
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> io::Result<Resp> {
+    exchange(tcp(addr)?, "GET", path, b"")
+}
+
+pub fn post(addr: SocketAddr, path: &str, body: &[u8]) -> io::Result<Resp> {
+    exchange(tcp(addr)?, "POST", path, body)
+}
+
+pub fn get_unix(path: &Path, uri: &str) -> io::Result<Resp> {
+    let s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    exchange(s, "GET", uri, b"")
+}
+
+/// GETs `path` until it answers 200, for up to `timeout`.
+pub fn get_ok(addr: SocketAddr, path: &str, timeout: Duration) -> Resp {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match get(addr, path) {
+            Ok(r) if r.status == 200 => return r,
+            other if Instant::now() >= deadline => panic!("{path}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Whether `fd` in this process is still a listening socket.
+pub fn still_listening(fd: &impl AsRawFd) -> bool {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && v == 1
+}
+
+/// Whether process `pid` still exists (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
