@@ -84,7 +84,8 @@ impl Config {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] if the file cannot be read or does not parse.
-    pub fn load(path: &Path) -> Result<Config, Error> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, Error> {
+        let path = path.as_ref();
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::new(

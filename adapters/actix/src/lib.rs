@@ -70,3 +70,8 @@ impl ServerFactory for ActixFactory {
         )))
     }
 }
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
