@@ -173,10 +173,27 @@ pub struct ServerConfig {
     /// Budget for a graceful drain before the stop is forced (default 30s).
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Lame-duck time at the start of a drain: still accepting while health checks report 503 (default 0s).
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Time after accepting stops during which every response closes its
+    /// connection and idle keep-alive connections stay open (default 2s).
+    #[serde(with = "humantime_serde")]
+    pub drain_linger: Duration,
     /// Largest request body, in bytes, buffered for a responder; larger gets 413 (default 1 MiB).
     pub body_limit: usize,
     /// What a second stop signal does during a drain (default `force`).
     pub repeat_signal: RepeatSignal,
+}
+
+impl ServerConfig {
+    /// The drain's phase timings.
+    pub fn drain_plan(&self) -> crate::drain::DrainPlan {
+        crate::drain::DrainPlan {
+            delay: self.drain_delay,
+            linger: self.drain_linger,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -190,6 +207,8 @@ impl Default for ServerConfig {
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
+            drain_linger: Duration::from_secs(2),
             body_limit: 1024 * 1024,
             repeat_signal: RepeatSignal::Force,
         }
@@ -264,6 +283,8 @@ backlog = 64
 keep_alive = "2s"
 request_timeout = "750ms"
 shutdown_timeout = "1m"
+drain_delay = "250ms"
+drain_linger = "1s"
 body_limit = 10
 repeat_signal = "ignore"
 [listen]
@@ -276,6 +297,8 @@ inherit = ["9090", "127.0.0.1:9091", "/run/app.sock"]
         assert_eq!(c.http.workers, 3);
         assert_eq!(c.http.request_timeout, Duration::from_millis(750));
         assert_eq!(c.http.shutdown_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.drain_delay, Duration::from_millis(250));
+        assert_eq!(c.http.drain_linger, Duration::from_secs(1));
         assert_eq!(c.http.repeat_signal, RepeatSignal::Ignore);
         assert_eq!(c.listen.source, Source::ServerStarter);
         assert_eq!(c.listen.inherit.len(), 3);

@@ -9,7 +9,7 @@ use crate::process::Identity;
 use crate::responder::{Responder, SharedResponder};
 use crate::router::Router;
 use crate::server::{ServeContext, ServerFactory};
-use crate::shutdown::{Outcome, ShutdownTrigger};
+use crate::shutdown::{Outcome, Shutdown, ShutdownTrigger};
 use crate::signal;
 
 /// An app in Vapor's style: config picks the server by name from the registered factories.
@@ -32,6 +32,7 @@ pub struct Droplet {
     config: Config,
     factories: Vec<Arc<dyn ServerFactory>>,
     responder: SharedResponder,
+    trigger: ShutdownTrigger,
 }
 
 impl std::fmt::Debug for Droplet {
@@ -50,7 +51,21 @@ impl Droplet {
             config,
             factories: Vec::new(),
             responder: Arc::new(Router::new()),
+            trigger: ShutdownTrigger::new().0,
         }
+    }
+
+    /// The drain token: a [`Shutdown`] handle that handlers can watch
+    /// (`is_draining()`, `draining().await`) to end long polls and streams, or to
+    /// fail health checks during the lame-duck phase. Fires when the drain starts.
+    pub fn drain_token(&self) -> Shutdown {
+        self.trigger.subscribe()
+    }
+
+    /// The trigger that starts this app's drain or forces its stop (the signal
+    /// owner uses it; embedders may too).
+    pub fn trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
     }
 
     /// Registers a factory under its [`ServerFactory::name`]; a later
@@ -112,7 +127,7 @@ impl Droplet {
         let identity = Identity::from_env()?;
         let inheritance = Inheritance::from_env();
         self.factory()?;
-        let (trigger, _) = ShutdownTrigger::new();
+        let trigger = self.trigger.clone();
         let http = &self.config.http;
         let _signals = signal::install(
             &trigger,
@@ -121,20 +136,16 @@ impl Droplet {
             identity,
         )?;
         let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
-        self.serve(listeners, &trigger, identity)
+        self.serve(listeners, identity)
     }
 
-    /// Serves on `listeners` under `trigger`, without reading the environment or
-    /// installing signal handlers: for embedding and tests.
+    /// Serves on `listeners` without reading the environment or installing
+    /// signal handlers: for embedding and tests. Stop it through [`Droplet::trigger`].
     ///
     /// # Errors
     /// Unknown server and server failures.
-    pub fn serve(
-        self,
-        listeners: Vec<Listener>,
-        trigger: &ShutdownTrigger,
-        identity: Identity,
-    ) -> Result<Outcome, Error> {
+    pub fn serve(self, listeners: Vec<Listener>, identity: Identity) -> Result<Outcome, Error> {
+        let trigger = &self.trigger;
         let factory = self.factory()?;
         for l in &listeners {
             log::info!("{identity}: listening on {l}");
@@ -152,8 +163,9 @@ impl Droplet {
             Outcome::Graceful => {
                 log::info!("{identity}: stopped gracefully; drain took {drained:?}")
             }
-            Outcome::Forced(reason) => log::warn!(
-                "{identity}: stop forced ({reason}) after {drained:?} of draining; open connections were cut"
+            Outcome::Forced { reason, cut } => log::warn!(
+                "{identity}: {} after {drained:?} of draining",
+                crate::drain::describe(reason, cut)
             ),
         }
         trigger.close();
@@ -236,17 +248,16 @@ mod tests {
 
     #[test]
     fn unknown_server_fails_before_serving() {
-        let (trigger, _) = ShutdownTrigger::new();
         let identity = Identity {
             pid: 1,
             generation: None,
         };
         let e = droplet("nope", &["actix"])
-            .serve(Vec::new(), &trigger, identity)
+            .serve(Vec::new(), identity)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::UnknownServer);
         let e = droplet("actix", &["actix"])
-            .serve(Vec::new(), &trigger, identity)
+            .serve(Vec::new(), identity)
             .unwrap_err();
         assert_eq!(e.to_string(), "made by actix");
     }

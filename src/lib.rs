@@ -13,7 +13,9 @@
 //! * [`Responder`] / [`Router`]: framework-agnostic handlers over `http` types.
 //! * [`Droplet`]: config + factories by name + responder, then [`Droplet::run`].
 //! * [`listener`]: `SERVER_STARTER_PORT` parsing, fd adoption, plain bind.
-//! * [`shutdown`] and [`signal`]: drain, deadline, exit codes, the signal table.
+//! * [`shutdown`] and [`signal`]: drain trigger, deadline, exit codes, the signal table.
+//! * [`drain`]: the drain phases (lame duck, stop accepting, linger, close) and
+//!   the connection count that lets a process exit as soon as it is idle.
 //!
 //! This crate names no actix, hyper or tokio type.
 //!
@@ -27,10 +29,12 @@
 //!   names the variable and the fd, and leaves the fd untouched.
 
 mod config;
+pub mod drain;
 mod droplet;
 mod error;
 pub mod listener;
 mod process;
+mod readiness;
 mod responder;
 mod router;
 mod server;
@@ -38,6 +42,7 @@ pub mod shutdown;
 pub mod signal;
 
 pub use config::{Config, ListenConfig, RepeatSignal, SecurityLayer, ServerConfig, Source};
+pub use drain::{Connections, DrainControl, DrainPlan};
 pub use droplet::Droplet;
 pub use error::{BoxError, Error, ErrorKind};
 pub use listener::{ListenSocket, Listener, Origin};

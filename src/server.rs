@@ -131,9 +131,16 @@ impl ServeContext {
         self.identity
     }
 
-    /// Called by the server once every listener is being served.
+    /// Called by the server once every listener is being served: logs it and
+    /// sends `READY=1` to the supervisor (a no-op without `NOTIFY_SOCKET`).
     pub fn ready(&self, what: &str) {
         log::info!("{}: ready: {what}", self.identity);
+        crate::readiness::notify(crate::readiness::State::Ready);
+    }
+
+    /// Called when the drain starts: sends `STOPPING=1` (a no-op without `NOTIFY_SOCKET`).
+    pub fn notify_stopping(&self) {
+        crate::readiness::notify(crate::readiness::State::Stopping);
     }
 
     /// Logs the start or end of a drain phase, with pid and generation.

@@ -48,8 +48,13 @@ pub enum ForceReason {
 pub enum Outcome {
     /// Every connection finished before the deadline.
     Graceful,
-    /// The stop was forced; open connections were cut.
-    Forced(ForceReason),
+    /// The stop was forced; `cut` connections were still open and were cut.
+    Forced {
+        /// Why.
+        reason: ForceReason,
+        /// Connections open when the stop was forced.
+        cut: usize,
+    },
 }
 
 impl Outcome {
@@ -59,8 +64,11 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Graceful => 0,
-            Outcome::Forced(ForceReason::Deadline) => 3,
-            Outcome::Forced(_) => 4,
+            Outcome::Forced {
+                reason: ForceReason::Deadline,
+                ..
+            } => 3,
+            Outcome::Forced { .. } => 4,
         }
     }
 }
@@ -398,7 +406,9 @@ mod tests {
     #[test]
     fn exit_codes() {
         assert_eq!(Outcome::Graceful.exit_code(), 0);
-        assert_eq!(Outcome::Forced(ForceReason::Deadline).exit_code(), 3);
-        assert_eq!(Outcome::Forced(ForceReason::Signal(2)).exit_code(), 4);
+        let forced = |reason| Outcome::Forced { reason, cut: 1 };
+        assert_eq!(forced(ForceReason::Deadline).exit_code(), 3);
+        assert_eq!(forced(ForceReason::Signal(2)).exit_code(), 4);
+        assert_eq!(forced(ForceReason::Requested).exit_code(), 4);
     }
 }

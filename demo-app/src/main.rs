@@ -53,11 +53,10 @@ fn config(args: &Args) -> Result<Config, Error> {
 fn run(args: &Args) -> Result<i32, Error> {
     let config = config(args)?;
     let identity = Identity::from_env()?;
-    let router = routes::router(identity, &config.server)?;
-    let outcome = Droplet::new(config)
-        .with_factory(handover_actix::ActixFactory::new())
-        .with_responder(router)
-        .run()?;
+    let server = config.server.clone();
+    let droplet = Droplet::new(config).with_factory(handover_actix::ActixFactory::new());
+    let router = routes::router(identity, &server, droplet.drain_token())?;
+    let outcome = droplet.with_responder(router).run()?;
     Ok(outcome.exit_code())
 }
 

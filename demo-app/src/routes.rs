@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{text, Body, Error, Identity, Request, Response, Router};
+use handover::{text, Body, Error, Identity, Request, Response, Router, Shutdown};
 
 /// The longest `/sleep` the demo accepts.
 const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -26,8 +26,9 @@ fn json(body: String) -> Response {
     r
 }
 
-/// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`.
-pub(crate) fn router(identity: Identity, server: &str) -> Result<Router, Error> {
+/// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`
+/// (503 once the drain has started, so load balancers stop sending traffic).
+pub(crate) fn router(identity: Identity, server: &str, drain: Shutdown) -> Result<Router, Error> {
     let whoami = serde_json::json!({
         "pid": identity.pid,
         "generation": identity.generation,
@@ -63,7 +64,14 @@ pub(crate) fn router(identity: Identity, server: &str) -> Result<Router, Error> 
             }
             r
         })?
-        .get("/healthz", |_: Request| async {
-            text(StatusCode::OK, "ok\n")
+        .get("/healthz", move |_: Request| {
+            let draining = drain.is_draining();
+            async move {
+                if draining {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                } else {
+                    text(StatusCode::OK, "ok\n")
+                }
+            }
         })
 }

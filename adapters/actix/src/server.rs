@@ -1,15 +1,17 @@
 //! The actix-web server: serve, then drain in order when handover says so.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::time::Duration;
 
-use actix_web::http::KeepAlive;
+use actix_web::dev::ServerHandle;
+use actix_web::http::{ConnectionType, KeepAlive};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::future::{select, Either};
+use handover::drain::drain;
 use handover::{
-    Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext, Server, ServerConfig,
-    SharedResponder,
+    Connections, DrainControl, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext,
+    Server, ServerConfig, SharedResponder,
 };
 
 use crate::convert;
@@ -29,6 +31,7 @@ impl ActixServer {
 struct AppState {
     responder: SharedResponder,
     body_limit: usize,
+    connections: Connections,
 }
 
 async fn handle(
@@ -36,15 +39,21 @@ async fn handle(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let body = match convert::read_body(&req, payload, state.body_limit).await {
-        Ok(body) => body,
-        Err(reject) => return reject.response(),
+    let mut response = match convert::read_body(&req, payload, state.body_limit).await {
+        Ok(body) => match convert::request(&req, body) {
+            Ok(request) => convert::response(state.responder.respond(request).await),
+            Err(reject) => reject.response(),
+        },
+        Err(reject) => reject.response(),
     };
-    let request = match convert::request(&req, body) {
-        Ok(r) => r,
-        Err(reject) => return reject.response(),
-    };
-    convert::response(state.responder.respond(request).await)
+    // Decided when the response is ready, so a request that started before the
+    // linger still closes its connection if the linger began meanwhile.
+    if state.connections.close_after_response() {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    response
 }
 
 /// actix counts its graceful budget in whole seconds; ours is a `Duration` and
@@ -57,24 +66,50 @@ fn serve_error(what: &str, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Serve, format!("actix: {what}")).with_source(e)
 }
 
+/// The drain's hooks into actix.
+struct ActixControl {
+    handle: ServerHandle,
+}
+
+impl DrainControl for ActixControl {
+    fn stop_accepting(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        // Deregisters our listeners from actix's acceptor; the sockets stay open.
+        Box::pin(self.handle.pause())
+    }
+
+    fn close_idle(&self) {
+        // actix's graceful stop closes idle keep-alive connections and lets the
+        // busy ones finish; completion is watched through our own connection count.
+        let stop = self.handle.stop(true);
+        actix_rt::spawn(stop);
+    }
+}
+
 async fn serve(
     config: ServerConfig,
     listeners: Vec<Listener>,
     ctx: ServeContext,
 ) -> Result<Outcome, Error> {
+    let connections = Connections::new();
     let state = AppState {
         responder: ctx.responder().clone(),
         body_limit: config.body_limit,
+        connections: connections.clone(),
     };
     let keep_alive = if config.keep_alive.is_zero() {
         KeepAlive::Disabled
     } else {
         KeepAlive::Timeout(config.keep_alive)
     };
+    let counter = connections.clone();
     let mut builder = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .default_service(web::to(handle))
+    })
+    // The guard lives in the connection's data and drops when actix drops the connection.
+    .on_connect(move |_, data| {
+        data.insert(counter.open());
     })
     .disable_signals()
     .keep_alive(keep_alive)
@@ -99,39 +134,21 @@ async fn serve(
         .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
     }
     let server = builder.run();
-    let handle = server.handle();
+    let control = ActixControl {
+        handle: server.handle(),
+    };
     let mut running = actix_rt::spawn(server);
     ctx.ready(&format!("actix-web serving {count} listener(s)"));
 
     let shutdown = ctx.shutdown().clone();
-    match select(&mut running, pin!(shutdown.draining())).await {
-        Either::Left((result, _)) => {
-            return Err(match result {
-                Ok(Ok(())) => Error::new(ErrorKind::Serve, "actix: server stopped on its own"),
-                Ok(Err(e)) => serve_error("server failed", e),
-                Err(e) => Error::new(ErrorKind::Serve, format!("actix: server task failed: {e}")),
-            });
-        }
-        Either::Right(_) => {}
+    if let Either::Left((result, _)) = select(&mut running, pin!(shutdown.draining())).await {
+        return Err(match result {
+            Ok(Ok(())) => Error::new(ErrorKind::Serve, "actix: server stopped on its own"),
+            Ok(Err(e)) => serve_error("server failed", e),
+            Err(e) => Error::new(ErrorKind::Serve, format!("actix: server task failed: {e}")),
+        });
     }
-    if let Some(reason) = shutdown.forced_reason() {
-        return Ok(Outcome::Forced(reason));
-    }
-    ctx.phase("drain: stop accepting");
-    handle.pause().await;
-    ctx.phase("drain: accepting stopped; waiting for in-flight requests");
-    let graceful = handle.stop(true);
-    Ok(race(graceful, shutdown.forced()).await)
-}
-
-async fn race(
-    graceful: impl Future<Output = ()>,
-    forced: impl Future<Output = handover::shutdown::ForceReason>,
-) -> Outcome {
-    match select(pin!(graceful), pin!(forced)).await {
-        Either::Left(((), _)) => Outcome::Graceful,
-        Either::Right((reason, _)) => Outcome::Forced(reason),
-    }
+    Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
 }
 
 impl Server for ActixServer {

@@ -43,7 +43,9 @@ fn term_lets_the_in_flight_request_finish_then_exits_0() {
     let log = app.stderr.text();
     for phase in [
         "SIGTERM: draining",
-        "drain: stop accepting",
+        "drain 2/4: stop accepting",
+        "drain 3/4 linger",
+        "drain: last connection closed",
         "stopped gracefully",
     ] {
         assert!(log.contains(phase), "{phase:?} not logged:\n{log}");
