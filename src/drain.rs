@@ -6,7 +6,7 @@
 //! | 2. stop accepting | our copy of each listener stops accepting; the socket stays open for the supervisor and the next generation | at once |
 //! | 3. linger (`drain_linger`) | every response carries `Connection: close` and its connection closes after it; idle keep-alive connections stay open so their next request is answered, not raced | the linger passes, or every connection has closed |
 //! | 4. close | idle connections are closed, in-flight requests finish | every connection has closed |
-//! | forced | at `shutdown_timeout` (counted from the drain's start) or on a second signal | at once; open connections are cut |
+//! | forced | at `shutdown_timeout` (counted from the drain's start) or on a second signal | at once; open connections are cut (with none open, the stop counts as graceful) |
 //!
 //! The process leaves as soon as its last connection closes: the connection
 //! count is watched directly, with no polling.
@@ -177,9 +177,15 @@ pub async fn drain(
     control: &dyn DrainControl,
 ) -> Outcome {
     let shutdown = ctx.shutdown().clone();
-    let forced = |reason| Outcome::Forced {
-        reason,
-        cut: connections.count(),
+    // A stop forced while no connection is open cuts nothing: it is graceful.
+    let forced = |reason| match connections.count() {
+        0 => {
+            ctx.phase(&format!(
+                "drain: {reason} with no connection open; nothing cut"
+            ));
+            Outcome::Graceful
+        }
+        cut => Outcome::Forced { reason, cut },
     };
     macro_rules! or_forced {
         ($fut:expr) => {
@@ -200,9 +206,11 @@ pub async fn drain(
         ));
         or_forced!(Delay::new(plan.delay));
     }
+    // From here on every response closes its connection, including those
+    // answered while accepting winds down.
+    connections.start_closing();
     ctx.phase("drain 2/4: stop accepting");
     or_forced!(control.stop_accepting());
-    connections.start_closing();
     ctx.phase(&format!(
         "drain 3/4 linger {:?}: each response closes its connection; {} open",
         plan.linger,

@@ -111,3 +111,46 @@ fn sigquit_forces_at_once() {
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
     assert!(request.join().unwrap().is_err());
 }
+
+#[test]
+fn lame_duck_reports_503_while_still_accepting() {
+    let (mut app, addr, _listener, _dir) = start("drain_delay = \"1500ms\"");
+    assert_eq!(get(addr, "/healthz").unwrap().status, 200);
+    app.signal(libc::SIGTERM);
+    app.stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("lame duck").then_some(())
+        })
+        .expect("lame duck phase logged");
+    // A new connection is still accepted and answered; health says draining.
+    let health = get(addr, "/healthz").unwrap();
+    assert_eq!((health.status, health.text().as_str()), (503, "draining\n"));
+    assert_eq!(get(addr, "/").unwrap().status, 200);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn sd_notify_ready_then_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cmd = demo();
+    cmd.env("SERVER_STARTER_PORT", format!("{addr}=5"))
+        .env("NOTIFY_SOCKET", &socket_path);
+    pass_fd(&mut cmd, listener.as_raw_fd(), 5);
+    let mut app = Proc::spawn(cmd);
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("READY=1 within 10 s");
+    assert_eq!(&buf[..n], b"READY=1\n");
+    // Ready means served: a request succeeds at once.
+    assert_eq!(get(addr, "/").unwrap().status, 200);
+    app.signal(libc::SIGTERM);
+    let n = notify.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}

@@ -9,3 +9,4 @@ mod drain;
 mod inherit;
 mod start_server;
 mod support;
+mod zero_failure;

@@ -16,6 +16,98 @@ fn start_server() -> Command {
     Command::new(path)
 }
 
+/// demo-app under Perl `start_server --port 127.0.0.1:0`, with generation 1 up.
+pub struct Supervised {
+    pub proc: Proc,
+    pub addr: std::net::SocketAddr,
+    pub generation: u64,
+    pids: Vec<i32>,
+    _dir: tempfile::TempDir,
+}
+
+impl Supervised {
+    pub fn start(http_extra: &str) -> Supervised {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_file(dir.path(), http_extra);
+        let mut cmd = start_server();
+        cmd.args(["--port", "127.0.0.1:0", "--", DEMO, "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("SERVER_STARTER_PORT")
+            .env_remove("SERVER_STARTER_GENERATION");
+        let proc = Proc::spawn(cmd);
+        let addr = proc.listening_addr();
+        let who = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
+        assert_eq!(who["generation"], 1);
+        Supervised {
+            proc,
+            addr,
+            generation: 1,
+            pids: vec![who["pid"].as_i64().unwrap() as i32],
+            _dir: dir,
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        self.proc.signal(sig);
+    }
+
+    pub fn current_pid(&self) -> i32 {
+        *self.pids.last().unwrap()
+    }
+
+    /// Sends HUP and waits until `/whoami` answers from `generation`.
+    pub fn hup_and_wait_for(&mut self, generation: u64) {
+        self.signal(libc::SIGHUP);
+        self.wait_for_generation(generation);
+    }
+
+    /// Waits until `/whoami` answers from `generation`.
+    pub fn wait_for_generation(&mut self, generation: u64) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let who = get_ok(self.addr, "/whoami", Duration::from_secs(5)).json();
+            if who["generation"] == generation {
+                self.pids.push(who["pid"].as_i64().unwrap() as i32);
+                self.generation = generation;
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "generation {generation} never answered"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for every old generation to finish its drain, then sends TERM to
+    /// the supervisor; every generation exits 0 and the supervisor too.
+    pub fn stop(&mut self) {
+        let current = self.current_pid();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for pid in self.pids.iter().filter(|p| **p != current) {
+            while alive(*pid) {
+                assert!(
+                    Instant::now() < deadline,
+                    "old generation {pid} never exited"
+                );
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.signal(libc::SIGTERM);
+        assert_eq!(self.proc.exit_code(Duration::from_secs(20)), 0);
+        let log = self.proc.stderr.text();
+        for pid in &self.pids {
+            assert!(!alive(*pid), "pid {pid} still alive");
+            let line = log
+                .lines()
+                .find(|l| l.contains(&format!("worker {pid} died, status:")));
+            let status = line.and_then(|l| l.rsplit(':').next()).map(str::trim);
+            assert_eq!(status, Some("0"), "pid {pid} exit status\n{log}");
+        }
+    }
+}
+
 /// Parses `old worker PID died, status:N` from start_server's log.
 fn old_worker_died(line: &str, pid: i32) -> Option<i32> {
     let rest = line.strip_prefix(&format!("old worker {pid} died, status:"))?;

@@ -318,3 +318,126 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// How one keep-alive request ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// 200, and the connection stays open.
+    Ok,
+    /// 200 with `Connection: close`: the server retired the connection cleanly.
+    OkClosed,
+    /// Anything else: no response, a reset, a non-200 status.
+    Failed(String),
+}
+
+/// A client that keeps one connection open across requests, like a browser or a
+/// pooling proxy, and reconnects only after a `Connection: close` response.
+pub struct KeepAlive {
+    addr: SocketAddr,
+    conn: Option<BufReader<TcpStream>>,
+}
+
+impl KeepAlive {
+    pub fn new(addr: SocketAddr) -> KeepAlive {
+        KeepAlive { addr, conn: None }
+    }
+
+    pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Outcome {
+        match self.try_request(method, path, body) {
+            Ok((200, false)) => Outcome::Ok,
+            Ok((200, true)) => {
+                self.conn = None;
+                Outcome::OkClosed
+            }
+            Ok((status, _)) => {
+                self.conn = None;
+                Outcome::Failed(format!("status {status}"))
+            }
+            Err(e) => {
+                let reused = self.conn.is_some();
+                self.conn = None;
+                Outcome::Failed(format!("{e} (reused connection: {reused})"))
+            }
+        }
+    }
+
+    fn try_request(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<(u16, bool)> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+            s.set_read_timeout(Some(Duration::from_secs(20)))?;
+            s.set_nodelay(true)?;
+            self.conn = Some(BufReader::new(s));
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(io::Error::other("no connection"));
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body);
+        conn.get_mut().write_all(&out)?;
+        let mut status_line = String::new();
+        if conn.read_line(&mut status_line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad status line {status_line:?}")))?;
+        let (mut length, mut close) = (0usize, false);
+        loop {
+            let mut line = String::new();
+            if conn.read_line(&mut line)? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in head"));
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let (k, v) = (k.trim(), v.trim());
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.parse().map_err(|_| io::Error::other("bad length"))?;
+                } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
+                    close = true;
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        conn.read_exact(&mut body)?;
+        Ok((status, close))
+    }
+}
+
+/// Tallies of a load run.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub ok: u64,
+    pub closed_by_server: u64,
+    pub failed: Vec<String>,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Ok => self.ok += 1,
+            Outcome::OkClosed => {
+                self.ok += 1;
+                self.closed_by_server += 1;
+            }
+            Outcome::Failed(why) => self.failed.push(why),
+        }
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.closed_by_server += other.closed_by_server;
+        self.failed.extend(other.failed);
+    }
+}
