@@ -29,11 +29,26 @@ impl Lines {
 
     /// Waits for a line for which `f` returns `Some`, scanning from the start.
     pub fn wait_for<T>(&self, timeout: Duration, f: impl Fn(&str) -> Option<T>) -> Option<T> {
+        self.wait_for_after(0, timeout, f)
+    }
+
+    /// How many lines have arrived so far (a mark for [`Lines::wait_for_after`]).
+    pub fn mark(&self) -> usize {
+        self.0 .0.lock().unwrap().len()
+    }
+
+    /// Like [`Lines::wait_for`], scanning only lines after `mark`.
+    pub fn wait_for_after<T>(
+        &self,
+        mark: usize,
+        timeout: Duration,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let (m, c) = &*self.0;
         let mut lines = m.lock().unwrap();
         loop {
-            if let Some(v) = lines.iter().find_map(|l| f(l)) {
+            if let Some(v) = lines.iter().skip(mark).find_map(|l| f(l)) {
                 return Some(v);
             }
             let now = Instant::now();

@@ -1,0 +1,90 @@
+//! Benchmark baseline: what a user writes without handover. A plain actix-web
+//! 4.18 app with demo-app's routes, its socket taken from `SERVER_STARTER_PORT`
+//! by hand (first entry, no checks), actix's own signal handling (SIGTERM =
+//! graceful stop, 30 s budget).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::os::fd::FromRawFd;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+async fn sleep(req: HttpRequest) -> HttpResponse {
+    let ms = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ms="))
+        .and_then(|v| v.parse::<u64>().ok());
+    match ms {
+        Some(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            HttpResponse::Ok().body(format!("slept {ms} ms\n"))
+        }
+        None => HttpResponse::BadRequest().finish(),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let env = std::env::var("SERVER_STARTER_PORT").expect("run under start_server");
+    let fd: i32 = env
+        .split(';')
+        .next()
+        .unwrap()
+        .rsplit_once('=')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    // SAFETY: the fd is start_server's listening socket, owned by nothing else here.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    eprintln!("listening on {}", listener.local_addr()?);
+    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
+    let whoami = serde_json::json!({
+        "pid": std::process::id(),
+        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
+        "server": "plain-actix",
+    })
+    .to_string();
+    let workers: usize = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
+    HttpServer::new(move || {
+        let whoami = whoami.clone();
+        App::new()
+            .route(
+                "/",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("Hello, world!")
+                }),
+            )
+            .route(
+                "/whoami",
+                web::get().to(move || {
+                    let body = whoami.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body)
+                    }
+                }),
+            )
+            .route("/sleep", web::get().to(sleep))
+            .route(
+                "/echo",
+                web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
+            )
+            .route(
+                "/healthz",
+                web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+            )
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run()
+    .await
+}
