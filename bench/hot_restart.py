@@ -33,7 +33,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=env, text=True, start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
-        m = self.wait_for(r"listening on (127\.0\.0\.1:\d+)", 20)
+        _, m = self.find(r"listening on (127\.0\.0\.1:\d+)", 20)
         self.addr = m.group(1)
 
     def _read(self):
@@ -42,31 +42,20 @@ class Supervisor:
                 self.lines.append((time.monotonic(), line.rstrip("\n")))
                 self.cond.notify_all()
 
-    def wait_for(self, pattern, timeout, start=0):
+    def find(self, pattern, timeout, start=0):
+        """(time the line was read, match) for the first line after `start` matching `pattern`."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                for i in range(start, len(self.lines)):
-                    m = rx.search(self.lines[i][1])
+                for at, line in self.lines[start:]:
+                    m = rx.search(line)
                     if m:
-                        return m
+                        return at, m
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RuntimeError("timeout waiting for %r\n%s" % (pattern, "\n".join(l for _, l in self.lines[-30:])))
-                self.cond.wait(left)
-
-    def when(self, pattern, timeout, start=0):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for i in range(start, len(self.lines)):
-                    if rx.search(self.lines[i][1]):
-                        return self.lines[i][0]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RuntimeError("timeout waiting for %r" % pattern)
+                    tail = "\n".join(l for _, l in self.lines[-30:])
+                    raise RuntimeError("timeout waiting for %r\n%s" % (pattern, tail))
                 self.cond.wait(left)
 
     def mark(self):
@@ -133,9 +122,9 @@ def exit_after_last_response(sup):
     t.start()
     time.sleep(0.1)
     sup.hup()
-    sup.when(r"killing old workers", 10, mark)
+    sup.find(r"killing old workers", 10, mark)
     assert "t" not in done, "the request must still be in flight when TERM is sent"
-    exited = sup.when(r"old worker %s died" % pid, 40, mark)
+    exited, _ = sup.find(r"old worker %s died" % pid, 40, mark)
     t.join()
     return (exited - done["t"]) * 1000.0
 

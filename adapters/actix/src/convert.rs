@@ -113,7 +113,10 @@ pub(crate) fn response(resp: Response) -> HttpResponse {
         Body::Data(bytes) => builder.body(bytes),
         Body::Chunked(stream) => builder
             .streaming(stream.map(|chunk| chunk.map_err(|e| -> Box<dyn std::error::Error> { e }))),
-        _ => builder.finish(),
+        other => {
+            log::error!("actix adapter: unsupported response body {other:?}; answering 500");
+            return HttpResponse::InternalServerError().finish();
+        }
     };
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {

@@ -70,10 +70,8 @@ fn deadline_forces_the_stop_with_exit_3() {
     assert!(app.stderr.text().contains("shutdown_timeout reached"));
 }
 
-#[test]
-fn second_term_during_drain_forces_with_exit_4() {
-    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
-    let request = in_flight(addr, 20_000);
+/// SIGTERM, then a second SIGTERM once the drain has started.
+fn term_twice(app: &Proc) {
     app.signal(libc::SIGTERM);
     app.stderr
         .wait_for(Duration::from_secs(5), |l| {
@@ -81,6 +79,13 @@ fn second_term_during_drain_forces_with_exit_4() {
         })
         .expect("drain started");
     app.signal(libc::SIGTERM);
+}
+
+#[test]
+fn second_term_during_drain_forces_with_exit_4() {
+    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
+    let request = in_flight(addr, 20_000);
+    term_twice(&app);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
     assert!(request.join().unwrap().is_err());
     assert!(app.stderr.text().contains("SIGTERM during drain"));
@@ -91,13 +96,7 @@ fn repeat_signal_ignore_keeps_draining() {
     let (mut app, addr, _listener, _dir) =
         start("shutdown_timeout = \"30s\"\nrepeat_signal = \"ignore\"");
     let request = in_flight(addr, 1500);
-    app.signal(libc::SIGTERM);
-    app.stderr
-        .wait_for(Duration::from_secs(5), |l| {
-            l.contains("draining").then_some(())
-        })
-        .expect("drain started");
-    app.signal(libc::SIGTERM);
+    term_twice(&app);
     assert_eq!(request.join().unwrap().unwrap().status, 200);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
     assert!(app.stderr.text().contains("ignored"));

@@ -450,6 +450,15 @@ impl Tally {
         }
     }
 
+    pub fn assert_no_failures(&self) {
+        assert!(
+            self.failed.is_empty(),
+            "{} failed, first ones: {:?}",
+            self.failed.len(),
+            &self.failed[..self.failed.len().min(5)]
+        );
+    }
+
     pub fn merge(&mut self, other: Tally) {
         self.ok += other.ok;
         self.closed_by_server += other.closed_by_server;

@@ -56,12 +56,7 @@ fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
 fn dense_keep_alive_load_across_5_hups_has_no_failures() {
     let (tally, mut sup) = load_across_hups(16, Duration::ZERO, 5, Duration::from_millis(800));
     eprintln!("dense: {tally:?}");
-    assert!(
-        tally.failed.is_empty(),
-        "{} failed: {:?}",
-        tally.failed.len(),
-        &tally.failed[..tally.failed.len().min(5)]
-    );
+    tally.assert_no_failures();
     assert!(tally.ok > 1000, "load actually ran: {tally:?}");
     assert!(
         tally.closed_by_server >= 16,
@@ -79,12 +74,7 @@ fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response() {
         Duration::from_millis(800),
     );
     eprintln!("sparse: {tally:?}");
-    assert!(
-        tally.failed.is_empty(),
-        "{} failed: {:?}",
-        tally.failed.len(),
-        &tally.failed[..tally.failed.len().min(5)]
-    );
+    tally.assert_no_failures();
     // The client never closes a connection itself, so with no failures every
     // connection that ended was ended by a response saying Connection: close;
     // at least the 32 connections to generation 1 had to end.
