@@ -19,7 +19,8 @@ use crate::signal;
 /// # fn factory() -> impl handover::ServerFactory { struct F; impl handover::ServerFactory for F {
 /// #   fn name(&self) -> &str { "actix" }
 /// #   fn make_server(&self, _: &handover::ServerConfig, _: Vec<handover::Listener>)
-/// #     -> Result<Box<dyn handover::Server>, handover::Error> { unimplemented!() } } F }
+/// #     -> Result<Box<dyn handover::Server>, handover::Error> {
+/// #     Err(handover::Error::new(handover::ErrorKind::Serve, "example only")) } } F }
 /// let router = Router::new().get("/", |_: Request| async { Response::new(Body::from("Hello")) })?;
 /// let outcome = Droplet::new(Config::default())
 ///     .with_factory(factory())
