@@ -128,10 +128,9 @@ impl Droplet {
         let identity = Identity::from_env()?;
         let inheritance = Inheritance::from_env();
         self.factory()?;
-        let trigger = self.trigger.clone();
         let http = &self.config.http;
         let _signals = signal::install(
-            &trigger,
+            &self.trigger,
             http.shutdown_timeout,
             http.repeat_signal,
             identity,

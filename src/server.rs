@@ -135,12 +135,12 @@ impl ServeContext {
     /// sends `READY=1` to the supervisor (a no-op without `NOTIFY_SOCKET`).
     pub fn ready(&self, what: &str) {
         log::info!("{}: ready: {what}", self.identity);
-        crate::readiness::notify(crate::readiness::State::Ready);
+        crate::readiness::notify(crate::readiness::NotifyState::Ready);
     }
 
     /// Called when the drain starts: sends `STOPPING=1` (a no-op without `NOTIFY_SOCKET`).
     pub fn notify_stopping(&self) {
-        crate::readiness::notify(crate::readiness::State::Stopping);
+        crate::readiness::notify(crate::readiness::NotifyState::Stopping);
     }
 
     /// Logs the start or end of a drain phase, with pid and generation.

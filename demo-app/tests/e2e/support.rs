@@ -238,41 +238,58 @@ pub fn exchange<S: Read + Write>(
     );
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse(&raw)
+    let mut reader = BufReader::new(s);
+    let mut resp = read_response(&mut reader)?;
+    // Connection: close: the server must end the connection after the response.
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest)?;
+    if resp.header("content-length").is_none() {
+        resp.body = rest;
+    }
+    Ok(resp)
 }
 
-fn parse(raw: &[u8]) -> io::Result<Resp> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad(&format!("no complete head in {} bytes", raw.len())))?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| bad("head is not utf-8"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    if let Some(n) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
-        body.truncate(n);
+/// Reads one response: status line, headers, and a body of `Content-Length` bytes.
+fn read_response<R: BufRead>(r: &mut R) -> io::Result<Resp> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a response",
+        ));
     }
-    Ok(Resp {
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in head"));
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let mut resp = Resp {
         status,
         headers,
-        body,
-    })
+        body: Vec::new(),
+    };
+    if let Some(length) = resp.header("content-length") {
+        let length: usize = length
+            .parse()
+            .map_err(|_| io::Error::other(format!("bad content-length {length:?}")))?;
+        resp.body = vec![0; length];
+        r.read_exact(&mut resp.body)?;
+    }
+    Ok(resp)
 }
 
 fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -393,40 +410,11 @@ impl KeepAlive {
         let mut out = head.into_bytes();
         out.extend_from_slice(body);
         conn.get_mut().write_all(&out)?;
-        let mut status_line = String::new();
-        if conn.read_line(&mut status_line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed before a response",
-            ));
-        }
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("bad status line {status_line:?}")))?;
-        let (mut length, mut close) = (0usize, false);
-        loop {
-            let mut line = String::new();
-            if conn.read_line(&mut line)? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in head"));
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                let (k, v) = (k.trim(), v.trim());
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.parse().map_err(|_| io::Error::other("bad length"))?;
-                } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
-                    close = true;
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        conn.read_exact(&mut body)?;
-        Ok((status, close))
+        let resp = read_response(conn)?;
+        let close = resp
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        Ok((resp.status, close))
     }
 }
 
