@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
-"""Hot-restart benchmark: handover-actix (demo-app) vs a plain actix-web app
-(bench/plain-actix), both under Perl start_server, loaded by wrk on 127.0.0.1.
+"""Hot-restart benchmark: for each adapter A, handover-A (demo-app --server A)
+vs plain-A (bench/plain-A: the same routes on the bare framework, socket taken
+from SERVER_STARTER_PORT by hand), all under Perl start_server, loaded by wrk on
+127.0.0.1.
 
-For each round and each variant (order alternated every round):
+For each round and each variant (order reversed every other round):
   steady   wrk for --duration seconds, no restart
   restart  wrk for --duration seconds while start_server gets HUP every --hup-every s
   exit     one GET /sleep?ms=2500 in flight, HUP (start_server sends TERM to the
            old generation after its 1 s --interval, while the request is still
            running); time from its response to the old generation's exit as
            start_server reports it ("old worker P died")
-Prints one table with medians over rounds, and the ratios the targets use.
+Prints one table per adapter pair with medians over rounds, and the ratios the
+targets use (steady throughput handover / plain, failed requests under restart).
 
-Usage: bench/hot_restart.py [--rounds 3] [--duration 10] [--hup-every 2]
-                            [--connections 64] [--threads 1] [--workers 1]
+Usage: bench/hot_restart.py [--adapters actix,hyper] [--rounds 3] [--duration 10]
+                            [--hup-every 2] [--connections 64] [--threads 1]
+                            [--workers 1]
 Needs: wrk and start_server (apt-get install wrk libserver-starter-perl);
-builds release binaries with cargo first.
+builds release binaries (demo-app, plain-A) with cargo first.
 """
 import argparse, os, re, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
@@ -33,7 +37,11 @@ class Supervisor:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=env, text=True, start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
-        _, m = self.find(r"listening on (127\.0\.0\.1:\d+)", 20)
+        try:
+            _, m = self.find(r"listening on (127\.0\.0\.1:\d+)", 20)
+        except Exception:
+            self.stop()
+            raise
         self.addr = m.group(1)
 
     def _read(self):
@@ -66,6 +74,8 @@ class Supervisor:
         os.kill(self.proc.pid, signal.SIGHUP)
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=40)
@@ -130,16 +140,69 @@ def exit_after_last_response(sup):
 
 
 def variants(args, cfg):
+    """name -> (argv, env), in run order: handover-A, plain-A for each adapter A."""
     env = dict(os.environ, RUST_LOG="info", WORKERS=str(args.workers))
     env.pop("SERVER_STARTER_PORT", None)
-    return {
-        "handover-actix": ([os.path.join(TARGET, "demo-app"), "--config", cfg], env),
-        "plain actix-web": ([os.path.join(TARGET, "plain-actix")], env),
-    }
+    out = {}
+    for a in args.adapters:
+        out["handover-" + a] = ([os.path.join(TARGET, "demo-app"), "--config", cfg, "--server", a], env)
+        out["plain-" + a] = ([os.path.join(TARGET, "plain-" + a)], env)
+    return out
+
+
+def measure(args, argv, env, r):
+    """One round of one variant under a fresh start_server; appends to `r`."""
+    sup = Supervisor(argv, env)
+    try:
+        time.sleep(0.5)
+        r["steady"].append(wrk(sup.addr, args.duration, args.connections, args.threads))
+
+        def hups():
+            n = 0
+            end = time.monotonic() + args.duration - 0.5
+            while time.monotonic() + args.hup_every < end:
+                time.sleep(args.hup_every)
+                sup.hup()
+                n += 1
+            r["restarts"] += n
+
+        r["restart"].append(wrk(sup.addr, args.duration, args.connections, args.threads, during=hups))
+        time.sleep(3)
+        r["exit"].append(exit_after_last_response(sup))
+    finally:
+        sup.stop()
+
+
+def failed(rows):
+    return sum(x["failed"] for x in rows)
+
+
+def report(adapter, runs):
+    """Markdown table for the handover-A / plain-A pair, then its ratios."""
+    med = statistics.median
+    h, p = runs["handover-" + adapter], runs["plain-" + adapter]
+    print()
+    print("### %s" % adapter)
+    print()
+    print("| server | mode | restarts | failed requests | req/s | p99 ms | max ms | last response to exit ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in (("handover-" + adapter, h), ("plain-" + adapter, p)):
+        for mode in ("steady", "restart"):
+            rows = r[mode]
+            print("| %s | %s | %s | %d | %.0f | %.2f | %.2f | %s |" % (
+                name, mode, r["restarts"] if mode == "restart" else 0, failed(rows),
+                med(x["rps"] for x in rows), med(x["p99"] for x in rows), med(x["max"] for x in rows),
+                "%.1f" % med(r["exit"]) if mode == "restart" else ""))
+    print()
+    print("steady throughput handover / plain: %.3f" % (med(x["rps"] for x in h["steady"]) / med(x["rps"] for x in p["steady"])))
+    print("failed requests under restart handover / plain: %d / %d" % (failed(h["restart"]), failed(p["restart"])))
+    print("handover max latency, restart / steady: %.2f" % (med(x["max"] for x in h["restart"]) / med(x["max"] for x in h["steady"])))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper",
+                    help="comma-separated adapters; each A compares handover-A with plain-A")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--hup-every", type=float, default=2.0)
@@ -147,58 +210,31 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "demo-app", "-p", "plain-actix"], cwd=ROOT, check=True)
+    if not args.adapters:
+        ap.error("--adapters: need at least one adapter")
+    packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
+    subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)], cwd=ROOT, check=True)
     cfg = os.path.join(tempfile.mkdtemp(), "bench.toml")
     with open(cfg, "w") as f:
-        f.write('server = "actix"\n[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers)
-    runs = {}
-    names = list(variants(args, cfg))
+        f.write('[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers)
+    todo = variants(args, cfg)
+    names = list(todo)
+    runs = {name: {"steady": [], "restart": [], "exit": [], "restarts": 0} for name in names}
     for rnd in range(args.rounds):
-        order = names if rnd % 2 == 0 else names[::-1]
-        for name in order:
-            argv, env = variants(args, cfg)[name]
-            sup = Supervisor(argv, env)
-            time.sleep(0.5)
-            r = runs.setdefault(name, {"steady": [], "restart": [], "exit": [], "restarts": 0})
-            r["steady"].append(wrk(sup.addr, args.duration, args.connections, args.threads))
-
-            def hups():
-                n = 0
-                end = time.monotonic() + args.duration - 0.5
-                while time.monotonic() + args.hup_every < end:
-                    time.sleep(args.hup_every)
-                    sup.hup()
-                    n += 1
-                r["restarts"] += n
-
-            r["restart"].append(wrk(sup.addr, args.duration, args.connections, args.threads, during=hups))
-            time.sleep(3)
-            r["exit"].append(exit_after_last_response(sup))
-            sup.stop()
+        for name in names if rnd % 2 == 0 else names[::-1]:
+            argv, env = todo[name]
+            r = runs[name]
+            measure(args, argv, env, r)
             print("round %d %-16s steady %8.0f req/s, restart %8.0f req/s, %d failed, exit %.1f ms" % (
                 rnd + 1, name, r["steady"][-1]["rps"], r["restart"][-1]["rps"],
                 r["restart"][-1]["failed"], r["exit"][-1]), file=sys.stderr)
 
-    med = statistics.median
     print()
-    print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d; medians" % (
-        args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers))
-    print()
-    print("| server | mode | restarts | failed requests | req/s | p99 ms | max ms | last response to exit ms |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name in names:
-        r = runs[name]
-        for mode in ("steady", "restart"):
-            rows = r[mode]
-            failed = sum(x["failed"] for x in rows)
-            print("| %s | %s | %s | %d | %.0f | %.2f | %.2f | %s |" % (
-                name, mode, r["restarts"] if mode == "restart" else 0, failed,
-                med(x["rps"] for x in rows), med(x["p99"] for x in rows), med(x["max"] for x in rows),
-                "%.1f" % med(r["exit"]) if mode == "restart" else ""))
-    h, p = runs["handover-actix"], runs["plain actix-web"]
-    print()
-    print("steady throughput handover / plain: %.3f" % (med(x["rps"] for x in h["steady"]) / med(x["rps"] for x in p["steady"])))
-    print("handover max latency, restart / steady: %.2f" % (med(x["max"] for x in h["restart"]) / med(x["max"] for x in h["steady"])))
+    print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d; "
+          "medians over rounds (restarts and failed requests: totals)" % (
+              args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers))
+    for a in args.adapters:
+        report(a, runs)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ struct Args {
     /// TOML config file (see demo-app/config/app.toml); built-in defaults without it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Registered server to use, overriding the config (`actix`).
+    /// Registered server to use, overriding the config (`actix` or `hyper`).
     #[arg(long, value_name = "NAME")]
     server: Option<String>,
     /// Host to bind when unsupervised, overriding the config.
@@ -54,7 +54,9 @@ fn run(args: &Args) -> Result<i32, Error> {
     let config = config(args)?;
     let identity = Identity::from_env()?;
     let server = config.server.clone();
-    let droplet = Droplet::new(config).with_factory(handover_actix::ActixFactory::new());
+    let droplet = Droplet::new(config)
+        .with_factory(handover_actix::ActixFactory::new())
+        .with_factory(handover_hyper::HyperFactory::new());
     let router = routes::router(identity, &server, droplet.drain_token())?;
     let outcome = droplet.with_responder(router).run()?;
     Ok(outcome.exit_code())

@@ -4,31 +4,8 @@ use std::net::{TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use crate::demo;
 use crate::support::*;
-
-/// Runs demo-app with `cmd`, expects exit 1 within 5 s and exactly one error line
-/// containing every needle.
-fn expect_error(cmd: std::process::Command, needles: &[&str]) {
-    let mut app = Proc::spawn(cmd);
-    let code = app.exit_code(Duration::from_secs(5));
-    let text = app.stderr.text();
-    assert_eq!(code, 1, "{text}");
-    assert!(!text.contains("panicked"), "{text}");
-    let errors: Vec<String> = app
-        .stderr
-        .all()
-        .into_iter()
-        .filter(|l| l.contains("error"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line expected:\n{text}");
-    for needle in needles {
-        assert!(
-            errors[0].contains(needle),
-            "{needle:?} missing in {:?}",
-            errors[0]
-        );
-    }
-}
 
 fn with_port(value: &str) -> std::process::Command {
     let mut cmd = demo();
@@ -109,7 +86,10 @@ fn a_bad_fd_beside_a_good_one_leaves_the_good_one_listening() {
 fn unknown_server_lists_the_registered_ones() {
     let mut cmd = demo();
     cmd.args(["--server", "engine"]);
-    expect_error(cmd, &["unknown server \"engine\" (registered: actix)"]);
+    expect_error(
+        cmd,
+        &["unknown server \"engine\" (registered: actix, hyper)"],
+    );
 }
 
 #[test]

@@ -1,10 +1,10 @@
-//! Hot deploy under the real Perl `start_server` (Debian package libserver-starter-perl).
+//! A server under the real Perl `start_server` (Debian package libserver-starter-perl).
 
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::*;
+use super::*;
 
 /// The supervisor binary; the suite fails loudly rather than skip when it is missing.
 fn start_server() -> Command {
@@ -16,24 +16,29 @@ fn start_server() -> Command {
     Command::new(path)
 }
 
-/// demo-app under Perl `start_server --port 127.0.0.1:0`, with generation 1 up.
+/// A server under Perl `start_server --port 127.0.0.1:0`, with generation 1 up.
+/// The server must answer `GET /whoami` with its `pid` and `generation`.
 pub struct Supervised {
     pub proc: Proc,
     pub addr: std::net::SocketAddr,
     pub generation: u64,
     pids: Vec<i32>,
-    _dir: tempfile::TempDir,
 }
 
 impl Supervised {
-    pub fn start(http_extra: &str) -> Supervised {
-        let dir = tempfile::tempdir().unwrap();
-        let config = config_file(dir.path(), http_extra);
+    /// Runs `app` (its program, arguments and environment) under start_server.
+    pub fn start(app: &Command) -> Supervised {
         let mut cmd = start_server();
-        cmd.args(["--port", "127.0.0.1:0", "--", DEMO, "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env_remove("SERVER_STARTER_PORT")
+        cmd.args(["--port", "127.0.0.1:0", "--"])
+            .arg(app.get_program())
+            .args(app.get_args());
+        for (key, value) in app.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.env_remove("SERVER_STARTER_PORT")
             .env_remove("SERVER_STARTER_GENERATION");
         let proc = Proc::spawn(cmd);
         let addr = proc.listening_addr();
@@ -44,7 +49,6 @@ impl Supervised {
             addr,
             generation: 1,
             pids: vec![who["pid"].as_i64().unwrap() as i32],
-            _dir: dir,
         }
     }
 
@@ -56,21 +60,22 @@ impl Supervised {
         *self.pids.last().unwrap()
     }
 
-    /// Sends HUP and waits until `/whoami` answers from `generation`.
-    pub fn hup_and_wait_for(&mut self, generation: u64) {
+    /// Sends HUP and waits until `/whoami` answers from `generation`; returns that answer.
+    /// (The old generation may still answer other requests until it is told to stop.)
+    pub fn hup_and_wait_for(&mut self, generation: u64) -> serde_json::Value {
         self.signal(libc::SIGHUP);
-        self.wait_for_generation(generation);
+        self.wait_for_generation(generation)
     }
 
-    /// Waits until `/whoami` answers from `generation`.
-    pub fn wait_for_generation(&mut self, generation: u64) {
+    /// Waits until `/whoami` answers from `generation`; returns that answer.
+    pub fn wait_for_generation(&mut self, generation: u64) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let who = get_ok(self.addr, "/whoami", Duration::from_secs(5)).json();
             if who["generation"] == generation {
                 self.pids.push(who["pid"].as_i64().unwrap() as i32);
                 self.generation = generation;
-                return;
+                return who;
             }
             assert!(
                 Instant::now() < deadline,
@@ -126,55 +131,7 @@ impl Supervised {
 }
 
 /// Parses `old worker PID died, status:N` from start_server's log.
-fn old_worker_died(line: &str, pid: i32) -> Option<i32> {
+pub fn old_worker_died(line: &str, pid: i32) -> Option<i32> {
     let rest = line.strip_prefix(&format!("old worker {pid} died, status:"))?;
     rest.trim().parse().ok()
-}
-
-#[test]
-fn hup_hands_over_to_generation_2_while_generation_1_finishes() {
-    let mut sup = Supervised::start("shutdown_timeout = \"30s\"");
-    let addr = sup.addr;
-    let gen1 = get(addr, "/whoami").unwrap().json();
-    assert_eq!(
-        (gen1["generation"].as_u64(), gen1["server"].as_str()),
-        (Some(1), Some("actix"))
-    );
-    let pid1 = sup.current_pid();
-
-    let slow = thread::spawn(move || {
-        let r = get(addr, "/sleep?ms=3000");
-        (r, Instant::now())
-    });
-    thread::sleep(Duration::from_millis(300));
-    // New requests reach generation 2 once start_server has started it.
-    sup.hup_and_wait_for(2);
-    let pid2 = sup.current_pid();
-    assert_ne!(pid1, pid2);
-
-    let (slow, done_at) = slow.join().unwrap();
-    let slow = slow.expect("the in-flight request is answered");
-    assert_eq!(slow.status, 200, "in-flight request across HUP");
-    assert_eq!(slow.text(), "slept 3000 ms\n");
-
-    let status = sup
-        .proc
-        .stderr
-        .wait_for(Duration::from_secs(10), |l| old_worker_died(l, pid1))
-        .unwrap_or_else(|| panic!("generation 1 did not exit\n{}", sup.proc.stderr.text()));
-    assert_eq!(status, 0, "generation 1 exits 0 after a graceful drain");
-    assert!(!alive(pid1));
-    eprintln!(
-        "generation 1 exit noticed by the test {:?} after its last response",
-        done_at.elapsed()
-    );
-    // Still generation 2, and the listening socket never went away.
-    assert_eq!(get(addr, "/whoami").unwrap().json()["generation"], 2);
-
-    sup.stop();
-    let log = sup.proc.stderr.text();
-    assert!(
-        log.contains(&format!("pid {pid2} gen 2: stopped gracefully")),
-        "{log}"
-    );
 }

@@ -6,18 +6,75 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::start_server::Supervised;
+use crate::support::supervisor::{old_worker_died, Supervised};
 use crate::support::*;
+use crate::Adapter;
+
+/// The app on `adapter` under Perl start_server, with extra `[http]` settings;
+/// the directory holds its config.
+fn supervised(adapter: &Adapter, http_extra: &str) -> (Supervised, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = adapter.config(dir.path(), http_extra);
+    (Supervised::start(&adapter.with_config(&config)), dir)
+}
+
+pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter) {
+    let (mut sup, _dir) = supervised(adapter, "shutdown_timeout = \"30s\"");
+    let addr = sup.addr;
+    let gen1 = get(addr, "/whoami").unwrap().json();
+    assert_eq!(
+        (gen1["generation"].as_u64(), gen1["server"].as_str()),
+        (Some(1), Some(adapter.name))
+    );
+    let pid1 = sup.current_pid();
+
+    let slow = thread::spawn(move || {
+        let r = get(addr, "/sleep?ms=3000");
+        (r, Instant::now())
+    });
+    thread::sleep(Duration::from_millis(300));
+    // New requests reach generation 2 once start_server has started it.
+    sup.hup_and_wait_for(2);
+    let pid2 = sup.current_pid();
+    assert_ne!(pid1, pid2);
+
+    let (slow, done_at) = slow.join().unwrap();
+    let slow = slow.expect("the in-flight request is answered");
+    assert_eq!(slow.status, 200, "in-flight request across HUP");
+    assert_eq!(slow.text(), "slept 3000 ms\n");
+
+    let status = sup
+        .proc
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| old_worker_died(l, pid1))
+        .unwrap_or_else(|| panic!("generation 1 did not exit\n{}", sup.proc.stderr.text()));
+    assert_eq!(status, 0, "generation 1 exits 0 after a graceful drain");
+    assert!(!alive(pid1));
+    eprintln!(
+        "generation 1 exit noticed by the test {:?} after its last response",
+        done_at.elapsed()
+    );
+    // Still generation 2, and the listening socket never went away.
+    assert_eq!(get(addr, "/whoami").unwrap().json()["generation"], 2);
+
+    sup.stop();
+    let log = sup.proc.stderr.text();
+    assert!(
+        log.contains(&format!("pid {pid2} gen 2: stopped gracefully")),
+        "{log}"
+    );
+}
 
 /// Runs `clients` keep-alive clients, each sending `GET /` every `period`
 /// (back to back when zero), while `hups` HUPs are sent `gap` apart.
 fn load_across_hups(
+    adapter: &Adapter,
     clients: usize,
     period: Duration,
     hups: usize,
     gap: Duration,
-) -> (Tally, Supervised) {
-    let mut sup = Supervised::start("shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
+) -> (Tally, Supervised, tempfile::TempDir) {
+    let (mut sup, dir) = supervised(adapter, "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
     let addr = sup.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..clients)
@@ -36,7 +93,7 @@ fn load_across_hups(
     for w in workers {
         tally.merge(w.join().unwrap());
     }
-    (tally, sup)
+    (tally, sup, dir)
 }
 
 fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
@@ -52,9 +109,9 @@ fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
     tally
 }
 
-#[test]
-fn dense_keep_alive_load_across_5_hups_has_no_failures() {
-    let (tally, mut sup) = load_across_hups(16, Duration::ZERO, 5, Duration::from_millis(800));
+pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter) {
+    let (tally, mut sup, _dir) =
+        load_across_hups(adapter, 16, Duration::ZERO, 5, Duration::from_millis(800));
     eprintln!("dense: {tally:?}");
     tally.assert_no_failures();
     assert!(tally.ok > 1000, "load actually ran: {tally:?}");
@@ -65,9 +122,9 @@ fn dense_keep_alive_load_across_5_hups_has_no_failures() {
     sup.stop();
 }
 
-#[test]
-fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response() {
-    let (tally, mut sup) = load_across_hups(
+pub fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response(adapter: &Adapter) {
+    let (tally, mut sup, _dir) = load_across_hups(
+        adapter,
         32,
         Duration::from_millis(200),
         5,
@@ -82,10 +139,9 @@ fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response() {
     sup.stop();
 }
 
-#[test]
-fn a_post_body_in_flight_across_hup_arrives_intact() {
+pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter) {
     use std::io::{Read, Write};
-    let mut sup = Supervised::start("shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
+    let (mut sup, _dir) = supervised(adapter, "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
     let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let mut s = std::net::TcpStream::connect(sup.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

@@ -1,4 +1,5 @@
-//! Stopping: graceful drain of in-flight work, forced by deadline or by a second signal.
+//! Stopping: graceful drain of in-flight work, forced by deadline or by a
+//! second signal; exit codes; readiness.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -6,17 +7,19 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
+use crate::Adapter;
 
-/// demo-app on an inherited listener with extra `[http]` settings.
-fn start(http_extra: &str) -> (Proc, SocketAddr, TcpListener, tempfile::TempDir) {
+/// The app on an inherited listener with extra `[http]` settings.
+fn start(
+    adapter: &Adapter,
+    http_extra: &str,
+) -> (Proc, SocketAddr, TcpListener, tempfile::TempDir) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), http_extra);
-    let mut cmd = demo();
-    cmd.arg("--config")
-        .arg(&config)
-        .env("SERVER_STARTER_PORT", format!("{addr}=5"))
+    let config = adapter.config(dir.path(), http_extra);
+    let mut cmd = adapter.with_config(&config);
+    cmd.env("SERVER_STARTER_PORT", format!("{addr}=5"))
         .env("SERVER_STARTER_GENERATION", "1");
     pass_fd(&mut cmd, listener.as_raw_fd(), 5);
     let app = Proc::spawn(cmd);
@@ -31,9 +34,8 @@ fn in_flight(addr: SocketAddr, ms: u64) -> thread::JoinHandle<std::io::Result<Re
     t
 }
 
-#[test]
-fn term_lets_the_in_flight_request_finish_then_exits_0() {
-    let (mut app, addr, listener, _dir) = start("shutdown_timeout = \"10s\"");
+pub fn term_lets_the_in_flight_request_finish_then_exits_0(adapter: &Adapter) {
+    let (mut app, addr, listener, _dir) = start(adapter, "shutdown_timeout = \"10s\"");
     let request = in_flight(addr, 1500);
     app.signal(libc::SIGTERM);
     let resp = request.join().unwrap().expect("in-flight request answered");
@@ -54,9 +56,8 @@ fn term_lets_the_in_flight_request_finish_then_exits_0() {
     assert!(still_listening(&listener));
 }
 
-#[test]
-fn deadline_forces_the_stop_with_exit_3() {
-    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"700ms\"");
+pub fn deadline_forces_the_stop_with_exit_3(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"700ms\"");
     let request = in_flight(addr, 20_000);
     let t0 = Instant::now();
     app.signal(libc::SIGTERM);
@@ -81,9 +82,8 @@ fn term_twice(app: &Proc) {
     app.signal(libc::SIGTERM);
 }
 
-#[test]
-fn second_term_during_drain_forces_with_exit_4() {
-    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
+pub fn second_term_during_drain_forces_with_exit_4(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"30s\"");
     let request = in_flight(addr, 20_000);
     term_twice(&app);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
@@ -91,10 +91,11 @@ fn second_term_during_drain_forces_with_exit_4() {
     assert!(app.stderr.text().contains("SIGTERM during drain"));
 }
 
-#[test]
-fn repeat_signal_ignore_keeps_draining() {
-    let (mut app, addr, _listener, _dir) =
-        start("shutdown_timeout = \"30s\"\nrepeat_signal = \"ignore\"");
+pub fn repeat_signal_ignore_keeps_draining(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(
+        adapter,
+        "shutdown_timeout = \"30s\"\nrepeat_signal = \"ignore\"",
+    );
     let request = in_flight(addr, 1500);
     term_twice(&app);
     assert_eq!(request.join().unwrap().unwrap().status, 200);
@@ -102,18 +103,16 @@ fn repeat_signal_ignore_keeps_draining() {
     assert!(app.stderr.text().contains("ignored"));
 }
 
-#[test]
-fn sigquit_forces_at_once() {
-    let (mut app, addr, _listener, _dir) = start("shutdown_timeout = \"30s\"");
+pub fn sigquit_forces_at_once(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"30s\"");
     let request = in_flight(addr, 20_000);
     app.signal(libc::SIGQUIT);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
     assert!(request.join().unwrap().is_err());
 }
 
-#[test]
-fn lame_duck_reports_503_while_still_accepting() {
-    let (mut app, addr, _listener, _dir) = start("drain_delay = \"1500ms\"");
+pub fn lame_duck_reports_503_while_still_accepting(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(adapter, "drain_delay = \"1500ms\"");
     assert_eq!(get(addr, "/healthz").unwrap().status, 200);
     app.signal(libc::SIGTERM);
     app.stderr
@@ -128,8 +127,7 @@ fn lame_duck_reports_503_while_still_accepting() {
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
-#[test]
-fn sd_notify_ready_then_stopping() {
+pub fn sd_notify_ready_then_stopping(adapter: &Adapter) {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
@@ -138,7 +136,7 @@ fn sd_notify_ready_then_stopping() {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut cmd = demo();
+    let mut cmd = adapter.command();
     cmd.env("SERVER_STARTER_PORT", format!("{addr}=5"))
         .env("NOTIFY_SOCKET", &socket_path);
     pass_fd(&mut cmd, listener.as_raw_fd(), 5);
@@ -151,5 +149,23 @@ fn sd_notify_ready_then_stopping() {
     app.signal(libc::SIGTERM);
     let n = notify.recv(&mut buf).expect("STOPPING=1");
     assert_eq!(&buf[..n], b"STOPPING=1\n");
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
+pub fn idle_keep_alive_connection_gets_its_next_request_answered(adapter: &Adapter) {
+    let (mut app, addr, _listener, _dir) = start(adapter, "drain_linger = \"3s\"");
+    let mut client = KeepAlive::new(addr);
+    assert!(matches!(client.request("GET", "/", b""), Outcome::Ok));
+    let mark = app.stderr.mark();
+    app.signal(libc::SIGTERM);
+    app.stderr
+        .wait_for_after(mark, Duration::from_secs(5), |l| {
+            l.contains("drain 3/4 linger").then_some(())
+        })
+        .expect("linger started");
+    // The idle connection was left open: its next request is answered, and
+    // the answer retires the connection.
+    let next = client.request("GET", "/", b"");
+    assert!(matches!(next, Outcome::OkClosed), "{next:?}");
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }

@@ -1,17 +1,19 @@
-//! demo-app serving sockets the test creates and passes through SERVER_STARTER_PORT.
+//! Listeners: inherited through `SERVER_STARTER_PORT` (TCP v4 and v6, unix),
+//! selected by config, or bound when unsupervised.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use crate::support::*;
+use crate::Adapter;
 
-#[test]
-fn serves_an_inherited_tcp_listener_and_leaves_it_listening() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// Serves `listener` inherited as fd 7 of generation 7, checks a few answers,
+/// stops with TERM, and checks the socket is still listening afterwards.
+fn inherited_tcp(adapter: &Adapter, listener: TcpListener) {
     let addr = listener.local_addr().unwrap();
-    let mut cmd = demo();
+    let mut cmd = adapter.command();
     cmd.env("SERVER_STARTER_PORT", format!("{addr}=7"))
         .env("SERVER_STARTER_GENERATION", "7");
     pass_fd(&mut cmd, listener.as_raw_fd(), 7);
@@ -20,23 +22,13 @@ fn serves_an_inherited_tcp_listener_and_leaves_it_listening() {
 
     let who = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
     assert_eq!(who["generation"], 7);
-    assert_eq!(who["server"], "actix");
+    assert_eq!(who["server"], adapter.name);
     assert_eq!(who["pid"], app.pid());
-
     let hello = get(addr, "/").unwrap();
     assert_eq!(
         (hello.status, hello.text().as_str()),
         (200, "Hello, world!")
     );
-    let echo = post(addr, "/echo", b"ping \x00\xff").unwrap();
-    assert_eq!(
-        (echo.status, echo.body.as_slice()),
-        (200, &b"ping \x00\xff"[..])
-    );
-    assert_eq!(get(addr, "/healthz").unwrap().status, 200);
-    assert_eq!(get(addr, "/missing").unwrap().status, 404);
-    assert_eq!(get(addr, "/sleep?ms=20").unwrap().status, 200);
-    assert_eq!(get(addr, "/sleep?ms=abc").unwrap().status, 400);
 
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
@@ -49,12 +41,21 @@ fn serves_an_inherited_tcp_listener_and_leaves_it_listening() {
     std::net::TcpStream::connect(addr).expect("backlog still accepts");
 }
 
-#[test]
-fn serves_an_inherited_unix_socket_and_never_unlinks_it() {
+pub fn tcp_v4_listener_served_and_left_listening(adapter: &Adapter) {
+    inherited_tcp(adapter, TcpListener::bind("127.0.0.1:0").unwrap());
+}
+
+pub fn tcp_v6_listener_served(adapter: &Adapter) {
+    let listener = TcpListener::bind("[::1]:0").expect("IPv6 loopback ::1 is needed");
+    assert!(matches!(listener.local_addr().unwrap(), SocketAddr::V6(_)));
+    inherited_tcp(adapter, listener);
+}
+
+pub fn unix_socket_served_and_never_unlinked(adapter: &Adapter) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app=1.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let mut cmd = demo();
+    let mut cmd = adapter.command();
     cmd.env("SERVER_STARTER_PORT", format!("{}=5", path.display()))
         .env("SERVER_STARTER_GENERATION", "3");
     pass_fd(&mut cmd, listener.as_raw_fd(), 5);
@@ -65,29 +66,24 @@ fn serves_an_inherited_unix_socket_and_never_unlinks_it() {
         })
         .expect("ready");
     let who = get_unix(&path, "/whoami").unwrap().json();
-    assert_eq!(who["generation"], 3);
+    assert_eq!(
+        (who["generation"].as_u64(), who["server"].as_str()),
+        (Some(3), Some(adapter.name))
+    );
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
     assert!(path.exists(), "the inherited path must not be unlinked");
     assert!(still_listening(&listener));
 }
 
-#[test]
-fn serves_only_the_selected_inherited_socket() {
+pub fn only_the_selected_socket_is_served(adapter: &Adapter) {
     let a = TcpListener::bind("127.0.0.1:0").unwrap();
     let b = TcpListener::bind("127.0.0.1:0").unwrap();
     let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("app.toml");
-    std::fs::write(
-        &config,
-        format!("[http]\nworkers = 1\n[listen]\ninherit = [\"{addr_b}\"]\n"),
-    )
-    .unwrap();
-    let mut cmd = demo();
-    cmd.arg("--config")
-        .arg(&config)
-        .env("SERVER_STARTER_PORT", format!("{addr_a}=5;{addr_b}=6"));
+    let config = adapter.config(dir.path(), &format!("[listen]\ninherit = [\"{addr_b}\"]"));
+    let mut cmd = adapter.with_config(&config);
+    cmd.env("SERVER_STARTER_PORT", format!("{addr_a}=5;{addr_b}=6"));
     pass_fds(&mut cmd, vec![(a.as_raw_fd(), 5), (b.as_raw_fd(), 6)]);
     let mut app = Proc::spawn(cmd);
     assert_eq!(app.listening_addr(), addr_b);
@@ -99,14 +95,11 @@ fn serves_only_the_selected_inherited_socket() {
     assert!(still_listening(&a) && still_listening(&b));
 }
 
-#[test]
-fn binds_the_configured_address_when_unsupervised() {
+pub fn binds_the_configured_address_when_unsupervised(adapter: &Adapter) {
     // Port 0: the kernel picks, the log says which; no "find a free port" race.
-    let mut app = Proc::spawn({
-        let mut cmd = demo();
-        cmd.args(["--hostname", "127.0.0.1", "--port", "0"]);
-        cmd
-    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = adapter.config(dir.path(), "hostname = \"127.0.0.1\"\nport = 0");
+    let mut app = Proc::spawn(adapter.with_config(&config));
     let addr = app.listening_addr();
     let who = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
     assert!(who["generation"].is_null());

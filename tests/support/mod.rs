@@ -1,4 +1,10 @@
-//! Helpers: spawn demo-app (alone or under a supervisor), pass fds, speak HTTP/1.1.
+//! Test helpers shared by the conformance suite (`tests/conformance`) and
+//! demo-app's end-to-end tests: spawn a server (alone or under a supervisor),
+//! pass fds, speak HTTP/1.1. Each test crate uses only part of it.
+
+#![allow(dead_code)]
+
+pub mod supervisor;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,8 +15,6 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-pub const DEMO: &str = env!("CARGO_BIN_EXE_demo-app");
 
 /// Lines a child wrote to stderr, collected by a thread.
 #[derive(Clone, Default)]
@@ -131,7 +135,7 @@ impl Proc {
             .unwrap_or_else(|| panic!("killed by a signal: {status:?}"))
     }
 
-    /// The TCP address from demo-app's "listening on ADDR" log line.
+    /// The TCP address from handover's "listening on ADDR" log line.
     pub fn listening_addr(&self) -> SocketAddr {
         self.stderr
             .wait_for(Duration::from_secs(20), |l| {
@@ -148,6 +152,30 @@ impl Drop for Proc {
             unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Runs `cmd`, expects exit 1 within 5 s and exactly one error line
+/// containing every needle.
+pub fn expect_error(cmd: std::process::Command, needles: &[&str]) {
+    let mut app = Proc::spawn(cmd);
+    let code = app.exit_code(Duration::from_secs(5));
+    let text = app.stderr.text();
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    let errors: Vec<String> = app
+        .stderr
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line expected:\n{text}");
+    for needle in needles {
+        assert!(
+            errors[0].contains(needle),
+            "{needle:?} missing in {:?}",
+            errors[0]
+        );
     }
 }
 
@@ -178,26 +206,6 @@ pub fn pass_fds(cmd: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
             Ok(())
         });
     }
-}
-
-/// A demo-app command with logs at info level and no inherited supervisor variables.
-pub fn demo() -> Command {
-    let mut cmd = Command::new(DEMO);
-    cmd.env_remove("SERVER_STARTER_PORT")
-        .env_remove("SERVER_STARTER_GENERATION")
-        .env("RUST_LOG", "info");
-    cmd
-}
-
-/// A config file in `dir` with `body` appended to `[http] workers = 2`.
-pub fn config_file(dir: &Path, http_extra: &str) -> std::path::PathBuf {
-    let path = dir.join("app.toml");
-    std::fs::write(
-        &path,
-        format!("server = \"actix\"\n[http]\nworkers = 2\n{http_extra}\n"),
-    )
-    .unwrap();
-    path
 }
 
 /// A parsed HTTP/1.1 response.

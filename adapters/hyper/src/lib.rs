@@ -1,0 +1,176 @@
+//! # handover-hyper
+//!
+//! The hyper adapter for [handover]: hyper 1.x (HTTP/1.1) on a tokio runtime,
+//! on the listeners handover resolved (inherited from a supervisor or bound).
+//!
+//! * [`HyperFactory`] (named `"hyper"`) serves the app's handover
+//!   [`Responder`](handover::Responder), like every other adapter.
+//! * [`NativeFactory`] serves an existing hyper service instead, so a hyper app
+//!   gains handover's listeners, signals, drain and readiness by changing
+//!   `main` only (see `examples/native.rs`).
+//!
+//! On drain the accept loops stop and drop this process's copy of each
+//! listener (the supervisor's copy, and a unix socket's path, are untouched);
+//! during the linger every response carries `Connection: close`; then idle
+//! connections are closed with hyper's `graceful_shutdown` and busy ones
+//! close after their response. A forced stop drops the runtime at once.
+//!
+//! hyper has one timer for the wait before a request head and its arrival:
+//! it is set to `keep_alive` (or `request_timeout` with keep-alive off).
+//!
+//! ```no_run
+//! use handover::{Body, Config, Droplet, Request, Response, Router};
+//! let router = Router::new().get("/", |_: Request| async { Response::new(Body::from("Hello")) })?;
+//! let mut config = Config::default();
+//! config.server = "hyper".to_owned();
+//! let outcome = Droplet::new(config)
+//!     .with_factory(handover_hyper::HyperFactory::new())
+//!     .with_responder(router)
+//!     .run()?;
+//! std::process::exit(outcome.exit_code());
+//! # Ok::<(), handover::Error>(())
+//! ```
+
+mod convert;
+mod server;
+mod service;
+
+use bytes::Bytes;
+use handover::{
+    BoxError, Error, ErrorKind, Listener, SecurityLayer, Server, ServerConfig, ServerFactory,
+};
+use hyper::body::Incoming;
+
+use crate::service::NativeService;
+
+/// The name both factories are registered under.
+pub const NAME: &str = "hyper";
+
+fn check(config: &ServerConfig, listeners: &[Listener]) -> Result<(), Error> {
+    if listeners.is_empty() {
+        return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
+    }
+    match config.security_layer {
+        SecurityLayer::None => Ok(()),
+        other => Err(Error::new(
+            ErrorKind::Config,
+            format!("hyper: security layer {other:?} is not supported"),
+        )),
+    }
+}
+
+/// Makes hyper servers for the app's handover responder; registered as `"hyper"`.
+#[derive(Debug, Clone, Default)]
+pub struct HyperFactory {
+    _private: (),
+}
+
+impl HyperFactory {
+    /// The factory.
+    pub fn new() -> Self {
+        HyperFactory::default()
+    }
+}
+
+impl ServerFactory for HyperFactory {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn make_server(
+        &self,
+        config: &ServerConfig,
+        listeners: Vec<Listener>,
+    ) -> Result<Box<dyn Server>, Error> {
+        check(config, &listeners)?;
+        Ok(Box::new(server::HyperServer::new(
+            config.clone(),
+            listeners,
+            convert::ResponderSource {
+                body_limit: config.body_limit,
+            },
+        )))
+    }
+}
+
+/// Serves a native hyper service with handover's listeners, signals, drain and
+/// readiness; registered as `"hyper"`. The app's handover responder is not used.
+///
+/// Any `hyper::service::Service` that is `Clone + Send + Sync` works, such as
+/// [`hyper::service::service_fn`] over a function or a closure; a tower
+/// service can be adapted with `hyper_util::service::TowerToHyperService`.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use handover::{Config, Droplet};
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+/// use hyper::{Request, Response};
+///
+/// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+///     Ok(Response::new(Full::new(Bytes::from("Hello"))))
+/// }
+///
+/// let mut config = Config::default();
+/// config.server = "hyper".to_owned();
+/// let factory = handover_hyper::NativeFactory::new(hyper::service::service_fn(hello));
+/// let outcome = Droplet::new(config).with_factory(factory).run()?;
+/// std::process::exit(outcome.exit_code());
+/// # Ok::<(), handover::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct NativeFactory<S> {
+    service: S,
+}
+
+impl<S> std::fmt::Debug for NativeFactory<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeFactory").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> NativeFactory<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    /// A factory serving `service` on every connection.
+    pub fn new(service: S) -> Self {
+        NativeFactory { service }
+    }
+}
+
+impl<S, B> ServerFactory for NativeFactory<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn make_server(
+        &self,
+        config: &ServerConfig,
+        listeners: Vec<Listener>,
+    ) -> Result<Box<dyn Server>, Error> {
+        check(config, &listeners)?;
+        Ok(Box::new(server::HyperServer::new(
+            config.clone(),
+            listeners,
+            NativeService(self.service.clone()),
+        )))
+    }
+}

@@ -1,0 +1,322 @@
+//! The hyper server: one accept loop per listener on a tokio runtime, one task
+//! per connection, and the drain's hooks into both.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use handover::drain::drain;
+use handover::{
+    Connections, DrainControl, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext,
+    Server, ServerConfig,
+};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::service::{HttpService, Lingering};
+
+/// After an accept error caused by resource exhaustion (out of fds, say), the
+/// loop waits this long before accepting again instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Where a server's service comes from once it runs and has the context.
+pub(crate) trait ServiceSource: Send + 'static {
+    /// The service served.
+    type Service: HttpService;
+    /// Makes the service for `ctx`.
+    fn service(self, ctx: &ServeContext) -> Self::Service;
+}
+
+/// Serves the service from `service` on `listeners` with `config` when run.
+pub(crate) struct HyperServer<S> {
+    config: ServerConfig,
+    listeners: Vec<Listener>,
+    service: S,
+}
+
+impl<S> HyperServer<S> {
+    pub(crate) fn new(config: ServerConfig, listeners: Vec<Listener>, service: S) -> Self {
+        HyperServer {
+            config,
+            listeners,
+            service,
+        }
+    }
+}
+
+fn serve_error(what: &str, e: io::Error) -> Error {
+    Error::new(ErrorKind::Serve, format!("hyper: {what}")).with_source(e)
+}
+
+/// A listening socket the accept loop can poll.
+trait Acceptor: Send + Sync + 'static {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>>;
+}
+
+impl Acceptor for TcpListener {
+    type Io = tokio::net::TcpStream;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        TcpListener::poll_accept(self, cx).map_ok(|(stream, _)| {
+            // Responses are written whole; do not wait to coalesce them.
+            if let Err(e) = stream.set_nodelay(true) {
+                log::debug!("hyper: TCP_NODELAY: {e}");
+            }
+            stream
+        })
+    }
+}
+
+impl Acceptor for UnixListener {
+    type Io = tokio::net::UnixStream;
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        UnixListener::poll_accept(self, cx).map_ok(|(stream, _)| stream)
+    }
+}
+
+/// Errors that say nothing about the listener: the peer gave up, or the process
+/// is out of a resource for now. The loop goes on after them.
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// What every connection task shares.
+struct Shared<S> {
+    service: Lingering<S>,
+    builder: http1::Builder,
+    connections: Connections,
+    close_idle: watch::Receiver<bool>,
+}
+
+impl<S> Clone for Shared<S>
+where
+    S: Clone,
+{
+    fn clone(&self) -> Self {
+        Shared {
+            service: self.service.clone(),
+            builder: self.builder.clone(),
+            connections: self.connections.clone(),
+            close_idle: self.close_idle.clone(),
+        }
+    }
+}
+
+/// Resolves once `flag` is set (never, if its sender is gone without setting it).
+async fn closing(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn serve_connection<S, I>(io: I, shared: Shared<S>)
+where
+    S: HttpService,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let _guard = shared.connections.open();
+    let Shared {
+        service,
+        builder,
+        mut close_idle,
+        ..
+    } = shared;
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = closing(&mut close_idle) => {
+            // Closes the connection now if it is idle, otherwise after the
+            // response in progress (with `Connection: close`).
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        log::debug!("hyper: connection ended: {e}");
+    }
+}
+
+async fn accept_loop<A, S>(
+    listener: A,
+    shown: String,
+    shared: Shared<S>,
+    mut stop: watch::Receiver<bool>,
+) where
+    A: Acceptor,
+    S: HttpService,
+{
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = closing(&mut stop) => break,
+            accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
+        };
+        match accepted {
+            Ok(io) => {
+                tokio::spawn(serve_connection(io, shared.clone()));
+            }
+            Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
+            Err(e) => {
+                log::warn!("hyper: accept on {shown}: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+    // Dropping the listener closes this process's copy only: a supervisor's or
+    // another generation's copy keeps the socket open, and no path is unlinked.
+    drop(listener);
+}
+
+/// The drain's hooks into the accept loops and connection tasks.
+struct HyperControl {
+    stop: watch::Sender<bool>,
+    close_idle: watch::Sender<bool>,
+    loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl DrainControl for HyperControl {
+    fn stop_accepting(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        self.stop.send_replace(true);
+        let loops = std::mem::take(&mut *self.loops.lock().unwrap_or_else(|p| p.into_inner()));
+        Box::pin(async move {
+            for handle in loops {
+                if let Err(e) = handle.await {
+                    log::error!("hyper: accept loop failed: {e}");
+                }
+            }
+        })
+    }
+
+    fn close_idle(&self) {
+        self.close_idle.send_replace(true);
+    }
+}
+
+fn builder(config: &ServerConfig) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new());
+    if config.keep_alive.is_zero() {
+        builder.keep_alive(false);
+    }
+    // hyper has one timer for the wait before a request head and its arrival;
+    // between keep-alive requests it is the keep-alive timeout.
+    let head_timeout = if config.keep_alive.is_zero() {
+        config.request_timeout
+    } else {
+        config.keep_alive
+    };
+    builder.header_read_timeout((!head_timeout.is_zero()).then_some(head_timeout));
+    builder
+}
+
+async fn serve<S: ServiceSource>(
+    config: ServerConfig,
+    listeners: Vec<Listener>,
+    source: S,
+    ctx: ServeContext,
+) -> Result<Outcome, Error> {
+    let service = source.service(&ctx);
+    let connections = Connections::new();
+    let (stop, stop_rx) = watch::channel(false);
+    let (close_idle, close_idle_rx) = watch::channel(false);
+    let shared = Shared {
+        service: Lingering {
+            inner: service,
+            connections: connections.clone(),
+        },
+        builder: builder(&config),
+        connections: connections.clone(),
+        close_idle: close_idle_rx,
+    };
+    let count = listeners.len();
+    let mut loops = Vec::with_capacity(count);
+    for listener in listeners {
+        let shown = listener.to_string();
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        let handle = match listener.into_socket() {
+            ListenSocket::Tcp(tcp) => {
+                let tcp = TcpListener::from_std(tcp)
+                    .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
+                tokio::spawn(accept_loop(tcp, shown, shared, stop))
+            }
+            ListenSocket::Unix(unix) => {
+                let unix = UnixListener::from_std(unix)
+                    .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
+                tokio::spawn(accept_loop(unix, shown, shared, stop))
+            }
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Serve,
+                    format!("hyper: cannot serve {other:?}"),
+                ))
+            }
+        };
+        loops.push(handle);
+    }
+    let control = HyperControl {
+        stop,
+        close_idle,
+        loops: std::sync::Mutex::new(loops),
+    };
+    ctx.ready(&format!("hyper serving {count} listener(s)"));
+    ctx.shutdown().draining().await;
+    Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
+}
+
+impl<S: ServiceSource> Server for HyperServer<S> {
+    fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
+        let HyperServer {
+            config,
+            listeners,
+            service,
+        } = *self;
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.enable_all().thread_name("hyper-worker");
+        if config.workers > 0 {
+            runtime.worker_threads(config.workers);
+        }
+        let runtime = runtime
+            .build()
+            .map_err(|e| serve_error("cannot start the tokio runtime", e))?;
+        let outcome = runtime.block_on(serve(config, listeners, service, ctx));
+        // Whatever is still running was cut by a forced stop: do not wait for it.
+        runtime.shutdown_background();
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_peer_and_interrupt_errors_are_transient() {
+        assert!(transient(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
+        assert!(transient(&io::Error::from(io::ErrorKind::Interrupted)));
+        assert!(!transient(&io::Error::from(io::ErrorKind::OutOfMemory)));
+        assert!(!transient(&io::Error::other("too many open files")));
+    }
+
+    #[test]
+    fn keep_alive_timeout_bounds_the_wait_for_a_head() {
+        let mut config = ServerConfig::default();
+        config.keep_alive = Duration::ZERO;
+        // Builds without panicking: the timer is set before the timeout.
+        let _ = builder(&config);
+        let _ = builder(&ServerConfig::default());
+    }
+}

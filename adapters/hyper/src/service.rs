@@ -1,0 +1,108 @@
+//! What the connection tasks serve: the handover responder or a native hyper
+//! service, behind one trait, wrapped so that responses close their
+//! connections once the drain's linger has begun.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use handover::http::{header, HeaderValue};
+use handover::{BoxError, Connections};
+use hyper::body::Incoming;
+
+/// A boxed response future.
+pub(crate) type BoxFuture<B> =
+    Pin<Box<dyn Future<Output = Result<http::Response<B>, BoxError>> + Send + 'static>>;
+
+/// A service the server can run on every connection.
+pub(crate) trait HttpService: Clone + Send + Sync + 'static {
+    /// The response body.
+    type Body: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+    /// The response future; `Unpin` so the closing wrapper needs no projection.
+    type Future: Future<Output = Result<http::Response<Self::Body>, BoxError>>
+        + Send
+        + Unpin
+        + 'static;
+    /// Answers one request.
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future;
+}
+
+/// A native hyper service, its futures boxed.
+#[derive(Clone)]
+pub(crate) struct NativeService<S>(pub(crate) S);
+
+impl<S, B> HttpService for NativeService<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
+    type Future = BoxFuture<B>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let future = self.0.call(request);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+impl<S> crate::server::ServiceSource for NativeService<S>
+where
+    NativeService<S>: HttpService,
+{
+    type Service = Self;
+    fn service(self, _: &handover::ServeContext) -> Self {
+        self
+    }
+}
+
+/// Adds `Connection: close` to every response once the linger has begun.
+#[derive(Clone)]
+pub(crate) struct Lingering<S> {
+    pub(crate) inner: S,
+    pub(crate) connections: Connections,
+}
+
+impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
+    type Response = http::Response<S::Body>;
+    type Error = BoxError;
+    type Future = Closing<S::Future>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        Closing {
+            inner: self.inner.call(request),
+            connections: self.connections.clone(),
+        }
+    }
+}
+
+/// The response future of [`Lingering`].
+pub(crate) struct Closing<F> {
+    inner: F,
+    connections: Connections,
+}
+
+impl<F, B> Future for Closing<F>
+where
+    F: Future<Output = Result<http::Response<B>, BoxError>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        // Decided when the response is ready, so a request that started before
+        // the linger still closes its connection.
+        if self.connections.close_after_response() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
+    }
+}

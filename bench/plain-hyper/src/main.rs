@@ -1,0 +1,133 @@
+//! Benchmark baseline: what a user writes without handover. A plain hyper 1.x
+//! HTTP/1 server with demo-app's routes, its socket taken from
+//! `SERVER_STARTER_PORT` by hand (first entry, no checks), a multi-thread tokio
+//! runtime with `WORKERS` worker threads (default 1), and hyper-util's graceful
+//! shutdown: SIGTERM stops accepting, in-flight connections get 30 s to finish.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::fd::FromRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::CONTENT_TYPE;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+type Body = Full<Bytes>;
+
+fn respond(
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut res = Response::builder().status(status);
+    if let Some(ct) = content_type {
+        res = res.header(CONTENT_TYPE, ct);
+    }
+    res.body(Full::new(body.into())).unwrap()
+}
+
+async fn route(req: Request<Incoming>, whoami: Arc<str>) -> Result<Response<Body>, hyper::Error> {
+    let ok = StatusCode::OK;
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/") => respond(ok, Some("text/plain; charset=utf-8"), "Hello, world!"),
+        (&Method::GET, "/whoami") => respond(ok, Some("application/json"), whoami.to_string()),
+        (&Method::GET, "/sleep") => {
+            let ms = req
+                .uri()
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("ms="))
+                .and_then(|v| v.parse::<u64>().ok());
+            match ms {
+                Some(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    respond(ok, None, format!("slept {ms} ms\n"))
+                }
+                None => respond(StatusCode::BAD_REQUEST, None, Bytes::new()),
+            }
+        }
+        (&Method::POST, "/echo") => respond(ok, None, req.into_body().collect().await?.to_bytes()),
+        (&Method::GET, "/healthz") => respond(ok, None, "ok\n"),
+        _ => respond(StatusCode::NOT_FOUND, None, Bytes::new()),
+    })
+}
+
+async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    eprintln!("listening on {}", listener.local_addr()?);
+    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
+    let whoami: Arc<str> = serde_json::json!({
+        "pid": std::process::id(),
+        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
+        "server": "plain-hyper",
+    })
+    .to_string()
+    .into();
+    let mut term = signal(SignalKind::terminate())?;
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        eprintln!("accept error: {e}");
+                        continue;
+                    }
+                };
+                let whoami = whoami.clone();
+                let service = service_fn(move |req| route(req, whoami.clone()));
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        eprintln!("connection error: {e}");
+                    }
+                });
+            }
+            _ = term.recv() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("graceful shutdown timed out after 30 s");
+    }
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let env = std::env::var("SERVER_STARTER_PORT").expect("run under start_server");
+    let fd: i32 = env
+        .split(';')
+        .next()
+        .unwrap()
+        .rsplit_once('=')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    // SAFETY: the fd is start_server's listening socket, owned by nothing else here.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    let workers: usize = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?
+        .block_on(serve(listener))
+}

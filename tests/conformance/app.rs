@@ -1,0 +1,130 @@
+//! The conformance app: the demo's routes plus what the request cases need.
+//! It uses only the root crate, so it runs unchanged on every adapter.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use futures_timer::Delay;
+use handover::bytes::Bytes;
+use handover::http::{header, HeaderValue, Method, StatusCode};
+use handover::{text, Body, BoxError, Config, Droplet, Error, Identity, Request, Response, Router};
+
+fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn json(value: serde_json::Value) -> Response {
+    let mut r = Response::new(Body::from(value.to_string()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Echoes the method, for every method the router knows.
+async fn method(req: Request) -> Response {
+    text(StatusCode::OK, req.method().as_str().to_owned())
+}
+
+fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router, Error> {
+    let whoami = serde_json::json!({
+        "pid": identity.pid,
+        "generation": identity.generation,
+        "server": server,
+    });
+    let drain = droplet.drain_token();
+    let mut router = Router::new()
+        .get("/", |_: Request| async {
+            text(StatusCode::OK, "Hello, world!")
+        })?
+        .get("/whoami", move |_: Request| {
+            let body = whoami.clone();
+            async move { json(body) }
+        })?
+        .get("/sleep", |req: Request| async move {
+            match query_param(&req, "ms").and_then(|v| v.parse::<u64>().ok()) {
+                Some(ms) if ms <= 600_000 => {
+                    Delay::new(Duration::from_millis(ms)).await;
+                    text(StatusCode::OK, format!("slept {ms} ms\n"))
+                }
+                _ => text(StatusCode::BAD_REQUEST, "usage: /sleep?ms=N\n"),
+            }
+        })?
+        .post("/echo", |req: Request| async move {
+            let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+            let mut r = Response::new(Body::from(req.into_body()));
+            if let Some(ct) = content_type {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            r
+        })?
+        .get("/headers", |req: Request| async move {
+            // Request headers back as JSON (repeated names joined with ", "),
+            // plus a repeated response header.
+            let mut seen = serde_json::Map::new();
+            for name in req.headers().keys() {
+                let values: Vec<&str> = req
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                seen.insert(name.as_str().to_owned(), values.join(", ").into());
+            }
+            let mut r = json(seen.into());
+            r.headers_mut()
+                .append("x-reply", HeaderValue::from_static("one"));
+            r.headers_mut()
+                .append("x-reply", HeaderValue::from_static("two"));
+            r
+        })?
+        .get("/chunked", |req: Request| async move {
+            let n = query_param(&req, "n")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(3);
+            let chunks = (0..n).map(|i| Ok::<_, BoxError>(Bytes::from(format!("chunk {i}\n"))));
+            Response::new(Body::chunked(futures_util::stream::iter(chunks)))
+        })?
+        .get("/healthz", move |_: Request| {
+            let draining = drain.is_draining();
+            async move {
+                if draining {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                } else {
+                    text(StatusCode::OK, "ok\n")
+                }
+            }
+        })?;
+    for m in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
+        router = router.route(m, "/method", method)?;
+    }
+    Ok(router)
+}
+
+/// Runs the app on the adapter named `adapter`, with `config` if given.
+pub fn run(adapter: &str, config: Option<OsString>) -> Result<i32, Error> {
+    let mut config = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if config.server != adapter {
+        config.server = adapter.to_owned();
+    }
+    let identity = Identity::from_env()?;
+    let droplet = crate::register(Droplet::new(config));
+    let router = router(identity, adapter, &droplet)?;
+    Ok(droplet.with_responder(router).run()?.exit_code())
+}

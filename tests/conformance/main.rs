@@ -1,0 +1,166 @@
+//! The conformance suite: one set of end-to-end cases, run against every
+//! adapter. Each case starts the conformance app ([`app`]) in a child process
+//! (this test binary, re-run with [`CHILD`] set) on real sockets, sends real
+//! signals, and runs the real Perl `start_server` for hot deploys.
+//!
+//! Adding an adapter is one line in the [`adapters!`] call below; every case
+//! in [`cases!`] then runs against it as `<adapter>::<case>`
+//! (`cargo test --test conformance hyper::`). No adapter has an exception
+//! today; one that cannot pass a case must be listed with its reason in
+//! `docs/writing-an-adapter.md` and the case must check for the documented
+//! behaviour instead, never skip silently.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod app;
+mod drain;
+mod inherit;
+mod requests;
+mod startup;
+mod zero_failure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Names the adapter the child process serves with; set only in the child.
+const CHILD: &str = "HANDOVER_CONFORMANCE_ADAPTER";
+/// The config file the child loads, if any.
+const CHILD_CONFIG: &str = "HANDOVER_CONFORMANCE_CONFIG";
+
+/// Registers every adapter (a line each) and instantiates every case for it.
+macro_rules! adapters {
+    ($($name:ident => $factory:expr;)*) => {
+        /// Every adapter's factory, registered by name on the child's droplet.
+        fn register(droplet: handover::Droplet) -> handover::Droplet {
+            droplet $(.with_factory($factory))*
+        }
+        $(
+            mod $name {
+                cases!(stringify!($name));
+            }
+        )*
+    };
+}
+
+/// Every case, as a test function taking the adapter under test.
+macro_rules! cases {
+    ($adapter:expr) => {
+        cases!(@ $adapter;
+            inherit::tcp_v4_listener_served_and_left_listening,
+            inherit::tcp_v6_listener_served,
+            inherit::unix_socket_served_and_never_unlinked,
+            inherit::only_the_selected_socket_is_served,
+            inherit::binds_the_configured_address_when_unsupervised,
+            requests::methods_and_routing,
+            requests::headers_in_and_out,
+            requests::large_request_body,
+            requests::chunked_request_body,
+            requests::chunked_response_body,
+            requests::head_has_no_body,
+            requests::over_the_body_limit_is_413,
+            requests::malformed_request_line_is_400,
+            requests::keep_alive_serves_many_requests_on_one_connection,
+            drain::term_lets_the_in_flight_request_finish_then_exits_0,
+            drain::deadline_forces_the_stop_with_exit_3,
+            drain::second_term_during_drain_forces_with_exit_4,
+            drain::repeat_signal_ignore_keeps_draining,
+            drain::sigquit_forces_at_once,
+            drain::lame_duck_reports_503_while_still_accepting,
+            drain::idle_keep_alive_connection_gets_its_next_request_answered,
+            drain::sd_notify_ready_then_stopping,
+            zero_failure::hup_hands_over_while_generation_1_finishes,
+            zero_failure::dense_keep_alive_load_across_5_hups_has_no_failures,
+            zero_failure::sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response,
+            zero_failure::a_post_body_in_flight_across_hup_arrives_intact,
+            startup::bind_failure_exits_1_naming_the_address,
+            startup::stray_fd_exits_1_and_leaves_the_good_socket_listening,
+        );
+    };
+    (@ $adapter:expr; $($module:ident :: $case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                crate::$module::$case(&crate::Adapter::new($adapter));
+            }
+        )*
+    };
+}
+
+adapters! {
+    actix => handover_actix::ActixFactory::new();
+    hyper => handover_hyper::HyperFactory::new();
+}
+
+/// The adapter a case runs against.
+pub struct Adapter {
+    /// The factory name, as in `server = "..."`.
+    pub name: &'static str,
+}
+
+impl Adapter {
+    fn new(name: &'static str) -> Adapter {
+        Adapter { name }
+    }
+
+    /// The conformance app on this adapter with built-in defaults, logging at
+    /// info, with no supervisor variables inherited from the test's environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "serve_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(CHILD, self.name)
+        .env_remove(CHILD_CONFIG)
+        .env_remove("SERVER_STARTER_PORT")
+        .env_remove("SERVER_STARTER_GENERATION")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info");
+        cmd
+    }
+
+    /// Like [`Adapter::command`], loading `config`.
+    pub fn with_config(&self, config: &Path) -> Command {
+        let mut cmd = self.command();
+        cmd.env(CHILD_CONFIG, config);
+        cmd
+    }
+
+    /// Writes a config for this adapter in `dir`: two workers, then `extra`
+    /// (TOML appended after `[http]`).
+    pub fn config(&self, dir: &Path, extra: &str) -> PathBuf {
+        let path = dir.join("app.toml");
+        std::fs::write(
+            &path,
+            format!("server = \"{}\"\n[http]\nworkers = 2\n{extra}\n", self.name),
+        )
+        .unwrap();
+        path
+    }
+}
+
+/// The server child: not a test. Runs the conformance app when [`CHILD`] is
+/// set and exits with the app's exit code; returns at once otherwise.
+#[test]
+#[ignore = "entry point of the server child process; the cases run it"]
+fn serve_child() {
+    let Ok(adapter) = std::env::var(CHILD) else {
+        return;
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let code = match app::run(&adapter, std::env::var_os(CHILD_CONFIG)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("conformance-app: error: {}", e.chain());
+            1
+        }
+    };
+    std::process::exit(code);
+}
