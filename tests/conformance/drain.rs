@@ -37,10 +37,20 @@ fn in_flight(addr: SocketAddr, ms: u64) -> thread::JoinHandle<std::io::Result<Re
 pub fn term_lets_the_in_flight_request_finish_then_exits_0(adapter: &Adapter) {
     let (mut app, addr, listener, _dir) = start(adapter, "shutdown_timeout = \"10s\"");
     let request = in_flight(addr, 1500);
+    // A keep-alive client too: the server, not the client, closes its connection.
+    let kept = thread::spawn(move || KeepAlive::new(addr).request("GET", "/sleep?ms=1500", b""));
+    thread::sleep(Duration::from_millis(300));
     app.signal(libc::SIGTERM);
     let resp = request.join().unwrap().expect("in-flight request answered");
-    assert_eq!(resp.status, 200);
-    assert_eq!(resp.header("connection"), Some("close"));
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (200, "slept 1500 ms\n")
+    );
+    let kept = kept.join().unwrap();
+    assert!(
+        matches!(kept, Outcome::OkClosed),
+        "200 with Connection: close: {kept:?}"
+    );
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
     let log = app.stderr.text();
     for phase in [

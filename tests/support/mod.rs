@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod native;
 pub mod supervisor;
 
 use std::io::{self, BufRead, BufReader, Read, Write};

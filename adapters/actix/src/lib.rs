@@ -9,6 +9,9 @@
 //!   (`stop(true)`); a forced stop returns at once and open connections are cut.
 //! * Inherited unix sockets are served with `listen_uds`, never `bind_uds`, so
 //!   no path is ever unlinked.
+//! * [`NativeFactory`] serves an existing actix-web `App` instead of a handover
+//!   responder, so an actix app gains handover's listeners, signals, drain and
+//!   readiness by changing `main` only (see `examples/native_actix.rs`).
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -24,7 +27,13 @@
 mod convert;
 mod server;
 
-use handover::{Error, ErrorKind, Listener, SecurityLayer, Server, ServerConfig, ServerFactory};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::App;
+use handover::{
+    Connections, Error, ErrorKind, Listener, Outcome, SecurityLayer, ServeContext, Server,
+    ServerConfig, ServerFactory,
+};
 
 /// Makes actix-web servers; registered under the name `"actix"`.
 #[derive(Debug, Clone, Default)]
@@ -52,22 +61,135 @@ impl ServerFactory for ActixFactory {
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        if listeners.is_empty() {
-            return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
-        }
-        match config.security_layer {
-            SecurityLayer::None => {}
-            other => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("actix: security layer {other:?} is not supported"),
-                ))
-            }
-        }
+        check(config, &listeners)?;
         Ok(Box::new(server::ActixServer::new(
             config.clone(),
             listeners,
         )))
+    }
+}
+
+fn check(config: &ServerConfig, listeners: &[Listener]) -> Result<(), Error> {
+    if listeners.is_empty() {
+        return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
+    }
+    match config.security_layer {
+        SecurityLayer::None => Ok(()),
+        other => Err(Error::new(
+            ErrorKind::Config,
+            format!("actix: security layer {other:?} is not supported"),
+        )),
+    }
+}
+
+/// Serves a native actix-web [`App`] with handover's listeners, signals, drain
+/// and readiness; registered as `"actix"`. The app's handover responder is not used.
+///
+/// `make_app` is what you would pass to `HttpServer::new`: it builds the `App`
+/// once per worker. handover adds one middleware (outermost), which marks
+/// responses `Connection: close` during the drain's linger.
+///
+/// ```no_run
+/// use actix_web::{web, App, HttpResponse};
+/// use handover::{Config, Droplet};
+///
+/// let factory = handover_actix::NativeFactory::new(|| {
+///     App::new().route("/", web::get().to(|| async { HttpResponse::Ok().body("Hello") }))
+/// });
+/// let outcome = Droplet::new(Config::default()).with_factory(factory).run()?;
+/// std::process::exit(outcome.exit_code());
+/// # Ok::<(), handover::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct NativeFactory<F> {
+    make_app: F,
+}
+
+impl<F> std::fmt::Debug for NativeFactory<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeFactory").finish_non_exhaustive()
+    }
+}
+
+impl<F, T, B> NativeFactory<F>
+where
+    F: Fn() -> App<T> + Send + Sync + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    /// A factory serving the apps `make_app` builds.
+    pub fn new(make_app: F) -> Self {
+        NativeFactory { make_app }
+    }
+}
+
+impl<F, T, B> ServerFactory for NativeFactory<F>
+where
+    F: Fn() -> App<T> + Send + Sync + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn make_server(
+        &self,
+        config: &ServerConfig,
+        listeners: Vec<Listener>,
+    ) -> Result<Box<dyn Server>, Error> {
+        check(config, &listeners)?;
+        Ok(Box::new(NativeServer {
+            config: config.clone(),
+            listeners,
+            make_app: self.make_app.clone(),
+        }))
+    }
+}
+
+struct NativeServer<F> {
+    config: ServerConfig,
+    listeners: Vec<Listener>,
+    make_app: F,
+}
+
+impl<F, T, B> Server for NativeServer<F>
+where
+    F: Fn() -> App<T> + Send + Sync + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
+        let NativeServer {
+            config,
+            listeners,
+            make_app,
+        } = *self;
+        server::block_on(server::serve(
+            config,
+            listeners,
+            ctx,
+            Connections::new(),
+            make_app,
+        ))
     }
 }
 

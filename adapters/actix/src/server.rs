@@ -4,7 +4,8 @@ use std::future::Future;
 use std::pin::{pin, Pin};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{ConnectionType, KeepAlive};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::future::{select, Either};
@@ -31,7 +32,6 @@ impl ActixServer {
 struct AppState {
     responder: SharedResponder,
     body_limit: usize,
-    connections: Connections,
 }
 
 async fn handle(
@@ -39,21 +39,13 @@ async fn handle(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let mut response = match convert::read_body(&req, payload, state.body_limit).await {
+    match convert::read_body(&req, payload, state.body_limit).await {
         Ok(body) => match convert::request(&req, body) {
             Ok(request) => convert::response(state.responder.respond(request).await),
             Err(reject) => reject.response(),
         },
         Err(reject) => reject.response(),
-    };
-    // Decided when the response is ready, so a request that started before the
-    // linger still closes its connection if the linger began meanwhile.
-    if state.connections.close_after_response() {
-        response
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
     }
-    response
 }
 
 /// actix counts its graceful budget in whole seconds; ours is a `Duration` and
@@ -85,27 +77,52 @@ impl DrainControl for ActixControl {
     }
 }
 
-async fn serve(
+/// Serves the app `make_app` builds (once per worker) on `listeners`, then
+/// drains when handover says so. Every response carries `Connection: close`
+/// once the drain's linger has begun.
+pub(crate) async fn serve<F, T, B>(
     config: ServerConfig,
     listeners: Vec<Listener>,
     ctx: ServeContext,
-) -> Result<Outcome, Error> {
-    let connections = Connections::new();
-    let state = AppState {
-        responder: ctx.responder().clone(),
-        body_limit: config.body_limit,
-        connections: connections.clone(),
-    };
+    connections: Connections,
+    make_app: F,
+) -> Result<Outcome, Error>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
     let keep_alive = if config.keep_alive.is_zero() {
         KeepAlive::Disabled
     } else {
         KeepAlive::Timeout(config.keep_alive)
     };
     let counter = connections.clone();
+    let lingering = connections.clone();
     let mut builder = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .default_service(web::to(handle))
+        let lingering = lingering.clone();
+        make_app().wrap_fn(move |request, service| {
+            let response = service.call(request);
+            let lingering = lingering.clone();
+            async move {
+                let mut response = response.await?;
+                // Decided when the response is ready, so a request that started
+                // before the linger still closes its connection.
+                if lingering.close_after_response() {
+                    response
+                        .response_mut()
+                        .head_mut()
+                        .set_connection_type(ConnectionType::Close);
+                }
+                Ok(response)
+            }
+        })
     })
     // The guard lives in the connection's data and drops when actix drops the connection.
     .on_connect(move |_, data| {
@@ -151,11 +168,27 @@ async fn serve(
     Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
 }
 
+/// Runs `serve` on a new actix system, blocking.
+pub(crate) fn block_on<Fut>(serve: Fut) -> Result<Outcome, Error>
+where
+    Fut: std::future::Future<Output = Result<Outcome, Error>>,
+{
+    actix_rt::System::new().block_on(serve)
+}
+
 impl Server for ActixServer {
     fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
         let ActixServer { config, listeners } = *self;
-        let system = actix_rt::System::new();
-        system.block_on(serve(config, listeners, ctx))
+        let state = AppState {
+            responder: ctx.responder().clone(),
+            body_limit: config.body_limit,
+        };
+        let make_app = move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .default_service(web::to(handle))
+        };
+        block_on(serve(config, listeners, ctx, Connections::new(), make_app))
     }
 }
 

@@ -7,7 +7,7 @@
 //!   [`Responder`](handover::Responder), like every other adapter.
 //! * [`NativeFactory`] serves an existing hyper service instead, so a hyper app
 //!   gains handover's listeners, signals, drain and readiness by changing
-//!   `main` only (see `examples/native.rs`).
+//!   `main` only (see `examples/native_hyper.rs`).
 //!
 //! On drain the accept loops stop and drop this process's copy of each
 //! listener (the supervisor's copy, and a unix socket's path, are untouched);

@@ -1,0 +1,46 @@
+//! The check every adapter's native mode passes: its example app, run as a
+//! child on an inherited listener, answers, drains an in-flight request on
+//! TERM, and leaves the socket listening.
+
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+
+/// Runs `child` (the native example app) on an inherited listener: `GET /`
+/// answers with `hello`, and a keep-alive `GET /slow` started before TERM
+/// gets its 200 with `Connection: close`; the app exits 0 and the socket stays listening.
+pub fn native_app_drains(mut child: Command, hello: &str) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    child
+        .env("SERVER_STARTER_PORT", format!("{addr}=5"))
+        .env("SERVER_STARTER_GENERATION", "4")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info");
+    pass_fd(&mut child, listener.as_raw_fd(), 5);
+    let mut app = Proc::spawn(child);
+    let root = get_ok(addr, "/", Duration::from_secs(10));
+    assert!(root.text().contains(hello), "{root:?}");
+    assert_eq!(get(addr, "/missing").unwrap().status, 404);
+
+    // A keep-alive client: the server, not the client, must close the connection.
+    let slow = thread::spawn(move || KeepAlive::new(addr).request("GET", "/slow", b""));
+    thread::sleep(Duration::from_millis(300));
+    app.signal(libc::SIGTERM);
+    let slow = slow.join().unwrap();
+    assert!(
+        matches!(slow, Outcome::OkClosed),
+        "200 with Connection: close: {slow:?}"
+    );
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+    let log = app.stderr.text();
+    assert!(
+        log.contains("pid") && log.contains("gen 4: stopped gracefully"),
+        "{log}"
+    );
+    assert!(still_listening(&listener));
+}
