@@ -24,7 +24,8 @@ use http::{header, HeaderValue, Method, StatusCode};
 use crate::error::{Error, ErrorKind};
 use crate::responder::{status, text, Request, Responder, ResponseFuture, SharedResponder};
 
-/// Path parameters of the matched route, stored in the request's extensions.
+/// Path parameters of the matched route, stored in the request's extensions
+/// when the route has any (`req.extensions().get::<Params>()`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
 
@@ -128,21 +129,25 @@ impl Router {
 
 impl Responder for Router {
     fn respond(&self, mut request: Request) -> ResponseFuture {
-        let path = request.uri().path().to_owned();
-        let method = request.method().clone();
-        let found = self.lookup(method.as_str(), &path).or_else(|| {
+        let path = request.uri().path();
+        let method = request.method();
+        let found = self.lookup(method.as_str(), path).or_else(|| {
             (method == Method::HEAD)
-                .then(|| self.lookup(Method::GET.as_str(), &path))
+                .then(|| self.lookup(Method::GET.as_str(), path))
                 .flatten()
         });
         if let Some((responder, params)) = found {
-            request.extensions_mut().insert(params);
+            // Routes without parameters leave the extensions alone (no allocation).
+            if !params.0.is_empty() {
+                request.extensions_mut().insert(params);
+            }
             return responder.respond(request);
         }
+        let path = request.uri().path();
         let allowed: Vec<&str> = self
             .routes
             .iter()
-            .filter(|(_, table)| table.at(&path).is_ok())
+            .filter(|(_, table)| table.at(path).is_ok())
             .map(|(m, _)| m.as_str())
             .collect();
         let response = if allowed.is_empty() {

@@ -231,3 +231,41 @@ pub fn keep_alive_serves_many_requests_on_one_connection(adapter: &Adapter) {
     }
     stop(app);
 }
+
+/// Waits (up to 20 s) for the server to end the connection; returns what it sent.
+fn read_until_closed(mut s: TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("server never closed the connection: {e}"));
+    out
+}
+
+pub fn idle_keep_alive_connection_is_closed_after_keep_alive(adapter: &Adapter) {
+    let (app, addr, _dir) = serve(adapter, "keep_alive = \"300ms\"");
+    let mut s = connect(addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let out = read_until_closed(s);
+    let (head, body) = split(&out);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"Hello, world!", "the response, then the close");
+    stop(app);
+}
+
+pub fn half_sent_head_is_closed_after_request_timeout(adapter: &Adapter) {
+    let (app, addr, _dir) = serve(
+        adapter,
+        "keep_alive = \"300ms\"\nrequest_timeout = \"300ms\"",
+    );
+    let mut s = connect(addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .unwrap();
+    let out = read_until_closed(s);
+    // Closed without an answer, or with a 408: never a 200.
+    assert!(
+        out.is_empty() || out.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    stop(app);
+}

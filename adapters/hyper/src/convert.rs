@@ -80,6 +80,9 @@ async fn read_body(body: Incoming, declared: Option<u64>, limit: usize) -> Resul
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Reject::TooLarge);
     }
+    if http_body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Reject::TooLarge),

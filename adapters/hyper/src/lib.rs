@@ -15,8 +15,11 @@
 //! connections are closed with hyper's `graceful_shutdown` and busy ones
 //! close after their response. A forced stop drops the runtime at once.
 //!
-//! hyper has one timer for the wait before a request head and its arrival:
-//! it is set to `keep_alive` (or `request_timeout` with keep-alive off).
+//! Timeouts: a connection that moves no bytes for `keep_alive` (or
+//! `request_timeout` with keep-alive off) while no request is in progress is
+//! closed: an idle keep-alive connection, a half-sent head, a client that
+//! stopped reading. It is checked once per period, so an idle connection lasts
+//! between one and two periods.
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -34,6 +37,7 @@
 mod convert;
 mod server;
 mod service;
+mod watchdog;
 
 use bytes::Bytes;
 use handover::{

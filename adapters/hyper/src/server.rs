@@ -13,13 +13,15 @@ use handover::{
     Server, ServerConfig,
 };
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::service::{HttpService, Lingering};
+use crate::watchdog::{Progress, Watched};
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
 /// loop waits this long before accepting again instead of spinning.
@@ -94,10 +96,11 @@ fn transient(e: &io::Error) -> bool {
 
 /// What every connection task shares.
 struct Shared<S> {
-    service: Lingering<S>,
+    service: S,
     builder: http1::Builder,
     connections: Connections,
     close_idle: watch::Receiver<bool>,
+    idle: Option<Duration>,
 }
 
 impl<S> Clone for Shared<S>
@@ -110,6 +113,7 @@ where
             builder: self.builder.clone(),
             connections: self.connections.clone(),
             close_idle: self.close_idle.clone(),
+            idle: self.idle,
         }
     }
 }
@@ -118,6 +122,16 @@ where
 async fn closing(flag: &mut watch::Receiver<bool>) {
     if flag.wait_for(|set| *set).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The watchdog's next tick, or never without one.
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -130,17 +144,43 @@ where
     let Shared {
         service,
         builder,
+        connections,
         mut close_idle,
-        ..
+        idle,
     } = shared;
-    let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = closing(&mut close_idle) => {
-            // Closes the connection now if it is idle, otherwise after the
-            // response in progress (with `Connection: close`).
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let progress = Progress::new();
+    let service = Lingering {
+        inner: service,
+        connections,
+        progress: progress.clone(),
+    };
+    let io = TokioIo::new(Watched::new(io, progress.clone()));
+    let mut conn = pin!(builder.serve_connection(io, service));
+    let mut interval = idle.map(|period| {
+        let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    });
+    let mut mark = progress.mark();
+    let mut shutting_down = false;
+    let result = loop {
+        tokio::select! {
+            biased;
+            result = conn.as_mut() => break result,
+            _ = closing(&mut close_idle), if !shutting_down => {
+                // Closes the connection now if it is idle, otherwise after the
+                // response in progress (with `Connection: close`).
+                conn.as_mut().graceful_shutdown();
+                shutting_down = true;
+            }
+            _ = tick(&mut interval) => {
+                if progress.stalled_since(mark) {
+                    log::debug!("hyper: closing a connection with no progress for {idle:?}");
+                    // Dropping the connection closes it.
+                    break Ok(());
+                }
+                mark = progress.mark();
+            }
         }
     };
     if let Err(e) = result {
@@ -206,19 +246,26 @@ impl DrainControl for HyperControl {
 
 fn builder(config: &ServerConfig) -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new());
     if config.keep_alive.is_zero() {
         builder.keep_alive(false);
     }
+    // Timeouts are the watchdog's (see `watchdog.rs`), one timer per connection.
+    builder.header_read_timeout(None::<Duration>);
+    builder
+}
+
+/// How long a connection may go without progress while no request is in
+/// progress: the keep-alive timeout, or `request_timeout` with keep-alive off.
+/// `None` when both are zero.
+fn idle_period(config: &ServerConfig) -> Option<Duration> {
     // hyper has one timer for the wait before a request head and its arrival;
     // between keep-alive requests it is the keep-alive timeout.
-    let head_timeout = if config.keep_alive.is_zero() {
+    let period = if config.keep_alive.is_zero() {
         config.request_timeout
     } else {
         config.keep_alive
     };
-    builder.header_read_timeout((!head_timeout.is_zero()).then_some(head_timeout));
-    builder
+    (!period.is_zero()).then_some(period)
 }
 
 async fn serve<S: ServiceSource>(
@@ -232,13 +279,11 @@ async fn serve<S: ServiceSource>(
     let (stop, stop_rx) = watch::channel(false);
     let (close_idle, close_idle_rx) = watch::channel(false);
     let shared = Shared {
-        service: Lingering {
-            inner: service,
-            connections: connections.clone(),
-        },
+        service,
         builder: builder(&config),
         connections: connections.clone(),
         close_idle: close_idle_rx,
+        idle: idle_period(&config),
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);

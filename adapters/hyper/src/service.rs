@@ -4,12 +4,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use handover::http::{header, HeaderValue};
 use handover::{BoxError, Connections};
 use hyper::body::Incoming;
+
+use crate::watchdog::{InService, Progress};
 
 /// A boxed response future.
 pub(crate) type BoxFuture<B> =
@@ -62,11 +65,12 @@ where
     }
 }
 
-/// Adds `Connection: close` to every response once the linger has begun.
-#[derive(Clone)]
+/// One connection's service: adds `Connection: close` to every response once
+/// the linger has begun, and counts requests in progress for the watchdog.
 pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
     pub(crate) connections: Connections,
+    pub(crate) progress: Arc<Progress>,
 }
 
 impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
@@ -76,6 +80,7 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         Closing {
+            _serving: self.progress.serving(),
             inner: self.inner.call(request),
             connections: self.connections.clone(),
         }
@@ -86,6 +91,7 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
 pub(crate) struct Closing<F> {
     inner: F,
     connections: Connections,
+    _serving: InService,
 }
 
 impl<F, B> Future for Closing<F>
