@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Hot-restart benchmark: for each adapter A, handover-A (demo-app --server A)
-vs plain-A (bench/plain-A: the same routes on the bare framework, socket taken
-from SERVER_STARTER_PORT by hand), all under Perl start_server, loaded by wrk on
-127.0.0.1.
+"""Hot-restart benchmark: for each adapter A, three servers with the same routes,
+all under Perl start_server, loaded by wrk on 127.0.0.1:
+  handover-A  demo-app --server A: handover's Router through the adapter
+  native-A    plain-A --handover: the framework's own app in handover's native mode
+  plain-A     bench/plain-A: the bare framework, socket taken from
+              SERVER_STARTER_PORT by hand
 
 For each round and each variant (order reversed every other round):
   steady   wrk for --duration seconds, no restart
@@ -104,7 +106,8 @@ def wrk(addr, duration, connections, threads, during=None):
     res = {"requests": 0, "failed": 0, "rps": 0.0, "p99": 0.0, "max": 0.0}
     m = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out)
     res["max"] = to_ms(m.group(1))
-    m = re.search(r"99%\s+(\S+)", out)
+    # The latency distribution line, not the "+/- Stdev" column (e.g. "98.99%").
+    m = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     res["p99"] = to_ms(m.group(1))
     res["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
     res["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -140,12 +143,15 @@ def exit_after_last_response(sup):
 
 
 def variants(args, cfg):
-    """name -> (argv, env), in run order: handover-A, plain-A for each adapter A."""
+    """name -> (argv, env), in run order, for each adapter A: handover-A (demo-app:
+    the handover Router through the adapter), native-A (plain-A's own app served
+    by handover's NativeFactory), plain-A (the bare framework)."""
     env = dict(os.environ, RUST_LOG="info", WORKERS=str(args.workers))
     env.pop("SERVER_STARTER_PORT", None)
     out = {}
     for a in args.adapters:
         out["handover-" + a] = ([os.path.join(TARGET, "demo-app"), "--config", cfg, "--server", a], env)
+        out["native-" + a] = ([os.path.join(TARGET, "plain-" + a), "--handover", cfg], env)
         out["plain-" + a] = ([os.path.join(TARGET, "plain-" + a)], env)
     return out
 
@@ -178,15 +184,15 @@ def failed(rows):
 
 
 def report(adapter, runs):
-    """Markdown table for the handover-A / plain-A pair, then its ratios."""
+    """Markdown table for handover-A, native-A and plain-A, then the ratios."""
     med = statistics.median
-    h, p = runs["handover-" + adapter], runs["plain-" + adapter]
+    h, n, p = runs["handover-" + adapter], runs["native-" + adapter], runs["plain-" + adapter]
     print()
     print("### %s" % adapter)
     print()
     print("| server | mode | restarts | failed requests | req/s | p99 ms | max ms | last response to exit ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in (("handover-" + adapter, h), ("plain-" + adapter, p)):
+    for name, r in (("handover-" + adapter, h), ("native-" + adapter, n), ("plain-" + adapter, p)):
         for mode in ("steady", "restart"):
             rows = r[mode]
             print("| %s | %s | %s | %d | %.0f | %.2f | %.2f | %s |" % (
@@ -194,8 +200,11 @@ def report(adapter, runs):
                 med(x["rps"] for x in rows), med(x["p99"] for x in rows), med(x["max"] for x in rows),
                 "%.1f" % med(r["exit"]) if mode == "restart" else ""))
     print()
-    print("steady throughput handover / plain: %.3f" % (med(x["rps"] for x in h["steady"]) / med(x["rps"] for x in p["steady"])))
-    print("failed requests under restart handover / plain: %d / %d" % (failed(h["restart"]), failed(p["restart"])))
+    steady = lambda r: med(x["rps"] for x in r["steady"])
+    print("steady throughput handover / plain: %.3f" % (steady(h) / steady(p)))
+    print("steady throughput native / plain: %.3f" % (steady(n) / steady(p)))
+    print("failed requests under restart handover / native / plain: %d / %d / %d" % (
+        failed(h["restart"]), failed(n["restart"]), failed(p["restart"])))
     print("handover max latency, restart / steady: %.2f" % (med(x["max"] for x in h["restart"]) / med(x["max"] for x in h["steady"])))
 
 

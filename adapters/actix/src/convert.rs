@@ -75,11 +75,14 @@ pub(crate) async fn read_body(
 pub(crate) fn request(req: &HttpRequest, body: Bytes) -> Result<Request, Reject> {
     let method = http::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| Reject::BadRequest)?;
-    let uri: http::Uri = req
-        .uri()
-        .to_string()
-        .parse()
-        .map_err(|_| Reject::BadRequest)?;
+    let uri = req.uri();
+    let uri = if uri.scheme().is_none() && uri.authority().is_none() {
+        // Origin form, the usual case: parse the path and query only.
+        http::Uri::try_from(uri.path_and_query().map_or("/", |pq| pq.as_str()))
+    } else {
+        http::Uri::try_from(uri.to_string())
+    }
+    .map_err(|_| Reject::BadRequest)?;
     let mut out = http::Request::new(body);
     *out.method_mut() = method;
     *out.uri_mut() = uri;

@@ -2,12 +2,19 @@
 //! 4.18 app with demo-app's routes, its socket taken from `SERVER_STARTER_PORT`
 //! by hand (first entry, no checks), actix's own signal handling (SIGTERM =
 //! graceful stop, 30 s budget).
+//!
+//! `plain-actix --handover CONFIG` serves the very same `App` through
+//! `handover_actix::NativeFactory` instead (handover's listeners, signals and
+//! drain), so the benchmark can tell the cost of handover itself from the cost
+//! of the framework-agnostic responder layer.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::os::fd::FromRawFd;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 async fn sleep(req: HttpRequest) -> HttpResponse {
@@ -25,8 +32,85 @@ async fn sleep(req: HttpRequest) -> HttpResponse {
     }
 }
 
+fn whoami(server: &str) -> String {
+    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
+    serde_json::json!({
+        "pid": std::process::id(),
+        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
+        "server": server,
+    })
+    .to_string()
+}
+
+/// The app: demo-app's routes.
+fn app(
+    whoami: String,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .route(
+            "/",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("Hello, world!")
+            }),
+        )
+        .route(
+            "/whoami",
+            web::get().to(move || {
+                let body = whoami.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        )
+        .route("/sleep", web::get().to(sleep))
+        .route(
+            "/echo",
+            web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
+        )
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+        )
+}
+
+/// The same app on handover's native mode; returns the exit code.
+fn handover_native(config: &str) -> i32 {
+    let mut config = handover::Config::load(config).unwrap();
+    config.server = handover_actix::NAME.to_owned();
+    let whoami = whoami("handover-actix-native");
+    handover::Droplet::new(config)
+        .with_factory(handover_actix::NativeFactory::new(move || {
+            app(whoami.clone())
+        }))
+        .run()
+        .unwrap()
+        .exit_code()
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, config] = args.as_slice() {
+        assert_eq!(flag, "--handover", "usage: plain-actix [--handover CONFIG]");
+        env_logger::init();
+        std::process::exit(handover_native(config));
+    }
+    plain()
+}
+
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn plain() -> std::io::Result<()> {
     let env = std::env::var("SERVER_STARTER_PORT").expect("run under start_server");
     let fd: i32 = env
         .split(';')
@@ -40,51 +124,14 @@ async fn main() -> std::io::Result<()> {
     // SAFETY: the fd is start_server's listening socket, owned by nothing else here.
     let listener = unsafe { TcpListener::from_raw_fd(fd) };
     eprintln!("listening on {}", listener.local_addr()?);
-    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
-    let whoami = serde_json::json!({
-        "pid": std::process::id(),
-        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
-        "server": "plain-actix",
-    })
-    .to_string();
+    let whoami = whoami("plain-actix");
     let workers: usize = std::env::var("WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())
         .unwrap_or(1);
-    HttpServer::new(move || {
-        let whoami = whoami.clone();
-        App::new()
-            .route(
-                "/",
-                web::get().to(|| async {
-                    HttpResponse::Ok()
-                        .content_type("text/plain; charset=utf-8")
-                        .body("Hello, world!")
-                }),
-            )
-            .route(
-                "/whoami",
-                web::get().to(move || {
-                    let body = whoami.clone();
-                    async move {
-                        HttpResponse::Ok()
-                            .content_type("application/json")
-                            .body(body)
-                    }
-                }),
-            )
-            .route("/sleep", web::get().to(sleep))
-            .route(
-                "/echo",
-                web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
-            )
-            .route(
-                "/healthz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
-            )
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run()
-    .await
+    HttpServer::new(move || app(whoami.clone()))
+        .workers(workers)
+        .listen(listener)?
+        .run()
+        .await
 }

@@ -3,6 +3,11 @@
 //! `SERVER_STARTER_PORT` by hand (first entry, no checks), a multi-thread tokio
 //! runtime with `WORKERS` worker threads (default 1), and hyper-util's graceful
 //! shutdown: SIGTERM stops accepting, in-flight connections get 30 s to finish.
+//!
+//! `plain-hyper --handover CONFIG` serves the very same service through
+//! `handover_hyper::NativeFactory` instead (handover's listeners, signals and
+//! drain), so the benchmark can tell the cost of handover itself from the cost
+//! of the framework-agnostic responder layer.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::fd::FromRawFd;
@@ -61,17 +66,34 @@ async fn route(req: Request<Incoming>, whoami: Arc<str>) -> Result<Response<Body
     })
 }
 
+fn whoami(server: &str) -> Arc<str> {
+    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
+    serde_json::json!({
+        "pid": std::process::id(),
+        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
+        "server": server,
+    })
+    .to_string()
+    .into()
+}
+
+/// The same service on handover's native mode; returns the exit code.
+fn handover_native(config: &str) -> i32 {
+    let mut config = handover::Config::load(config).unwrap();
+    config.server = handover_hyper::NAME.to_owned();
+    let whoami = whoami("handover-hyper-native");
+    let service = service_fn(move |req| route(req, whoami.clone()));
+    handover::Droplet::new(config)
+        .with_factory(handover_hyper::NativeFactory::new(service))
+        .run()
+        .unwrap()
+        .exit_code()
+}
+
 async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     eprintln!("listening on {}", listener.local_addr()?);
-    let generation = std::env::var("SERVER_STARTER_GENERATION").ok();
-    let whoami: Arc<str> = serde_json::json!({
-        "pid": std::process::id(),
-        "generation": generation.and_then(|g| g.parse::<u64>().ok()),
-        "server": "plain-hyper",
-    })
-    .to_string()
-    .into();
+    let whoami = whoami("plain-hyper");
     let mut term = signal(SignalKind::terminate())?;
     let graceful = GracefulShutdown::new();
     loop {
@@ -108,6 +130,12 @@ async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, config] = args.as_slice() {
+        assert_eq!(flag, "--handover", "usage: plain-hyper [--handover CONFIG]");
+        env_logger::init();
+        std::process::exit(handover_native(config));
+    }
     let env = std::env::var("SERVER_STARTER_PORT").expect("run under start_server");
     let fd: i32 = env
         .split(';')
