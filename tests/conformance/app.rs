@@ -91,6 +91,23 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
             let chunks = (0..n).map(|i| Ok::<_, BoxError>(Bytes::from(format!("chunk {i}\n"))));
             Response::new(Body::chunked(futures_util::stream::iter(chunks)))
         })?
+        .get("/drip", |req: Request| async move {
+            // `n` chunks, `ms` apart: a slow stream, not an idle connection.
+            let param = |name, default| {
+                query_param(&req, name)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(default)
+            };
+            let (n, gap) = (param("n", 3), Duration::from_millis(param("ms", 100)));
+            let chunks = futures_util::stream::unfold(0, move |i| async move {
+                if i == n {
+                    return None;
+                }
+                Delay::new(gap).await;
+                Some((Ok::<_, BoxError>(Bytes::from(format!("drip {i}\n"))), i + 1))
+            });
+            Response::new(Body::chunked(chunks))
+        })?
         .get("/healthz", move |_: Request| {
             let draining = drain.is_draining();
             async move {

@@ -65,6 +65,7 @@ macro_rules! cases {
             requests::keep_alive_serves_many_requests_on_one_connection,
             requests::idle_keep_alive_connection_is_closed_after_keep_alive,
             requests::half_sent_head_is_closed_after_request_timeout,
+            requests::slow_streamed_response_outlives_keep_alive,
             drain::term_lets_the_in_flight_request_finish_then_exits_0,
             drain::deadline_forces_the_stop_with_exit_3,
             drain::second_term_during_drain_forces_with_exit_4,

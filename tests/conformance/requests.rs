@@ -269,3 +269,17 @@ pub fn half_sent_head_is_closed_after_request_timeout(adapter: &Adapter) {
     );
     stop(app);
 }
+
+pub fn slow_streamed_response_outlives_keep_alive(adapter: &Adapter) {
+    // Gaps between chunks longer than keep_alive: the response is in
+    // progress, so the connection is not idle and must not be closed.
+    let (app, addr, _dir) = serve(adapter, "keep_alive = \"300ms\"");
+    let out = raw_exchange(
+        addr,
+        b"GET /drip?n=3&ms=700 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = split(&out);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(dechunk(body), b"drip 0\ndrip 1\ndrip 2\n");
+    stop(app);
+}

@@ -16,7 +16,8 @@
 //! close after their response. A forced stop drops the runtime at once.
 //!
 //! Timeouts: a connection that moves no bytes for `keep_alive` (or
-//! `request_timeout` with keep-alive off) while no request is in progress is
+//! `request_timeout` with keep-alive off) while no request is in progress
+//! (a handler running or a response body streaming counts as in progress) is
 //! closed: an idle keep-alive connection, a half-sent head, a client that
 //! stopped reading. It is checked once per period, so an idle connection lasts
 //! between one and two periods.

@@ -7,7 +7,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use handover::drain::drain;
+use handover::drain::{drain, ConnectionGuard};
 use handover::{
     Connections, DrainControl, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext,
     Server, ServerConfig,
@@ -135,12 +135,11 @@ async fn tick(interval: &mut Option<Interval>) {
     }
 }
 
-async fn serve_connection<S, I>(io: I, shared: Shared<S>)
+async fn serve_connection<S, I>(io: I, shared: Shared<S>, _counted: ConnectionGuard)
 where
     S: HttpService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let _guard = shared.connections.open();
     let Shared {
         service,
         builder,
@@ -205,7 +204,9 @@ async fn accept_loop<A, S>(
         };
         match accepted {
             Ok(io) => {
-                tokio::spawn(serve_connection(io, shared.clone()));
+                // Counted from the accept on, before the task first runs.
+                let counted = shared.connections.open();
+                tokio::spawn(serve_connection(io, shared.clone(), counted));
             }
             Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
             Err(e) => {

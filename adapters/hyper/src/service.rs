@@ -74,13 +74,13 @@ pub(crate) struct Lingering<S> {
 }
 
 impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
-    type Response = http::Response<S::Body>;
+    type Response = http::Response<Serving<S::Body>>;
     type Error = BoxError;
     type Future = Closing<S::Future>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         Closing {
-            _serving: self.progress.serving(),
+            serving: Some(self.progress.serving()),
             inner: self.inner.call(request),
             connections: self.connections.clone(),
         }
@@ -91,17 +91,23 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
 pub(crate) struct Closing<F> {
     inner: F,
     connections: Connections,
-    _serving: InService,
+    serving: Option<InService>,
 }
 
 impl<F, B> Future for Closing<F>
 where
     F: Future<Output = Result<http::Response<B>, BoxError>> + Unpin,
 {
-    type Output = F::Output;
+    type Output = Result<http::Response<Serving<B>>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        let response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        // The request stays in progress until its body has been sent (or dropped).
+        let serving = self.serving.take();
+        let mut response = response.map(|inner| Serving {
+            inner,
+            _serving: serving,
+        });
         // Decided when the response is ready, so a request that started before
         // the linger still closes its connection.
         if self.connections.close_after_response() {
@@ -110,5 +116,35 @@ where
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         Poll::Ready(Ok(response))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in progress, so the
+    /// watchdog never closes a connection while a slow body is still streaming.
+    pub(crate) struct Serving<B> {
+        #[pin]
+        inner: B,
+        _serving: Option<InService>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Serving<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
