@@ -40,7 +40,8 @@ def measure(argv, env, duration, work):
         pid = wait_for(log, r"starting new worker (\d+)").group(1)
         addr = wait_for(log, r"listening on (127\.0\.0\.1:\d+)").group(1)
         time.sleep(1)
-        subprocess.run(["callgrind_control", "-z", pid], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-z", pid], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         res = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % duration, "http://%s/" % addr],
                              capture_output=True, text=True, check=True).stdout
         requests = int(re.search(r"(\d+) requests in", res).group(1))
