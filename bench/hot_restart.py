@@ -226,12 +226,12 @@ def main():
     cfg = os.path.join(tempfile.mkdtemp(), "bench.toml")
     with open(cfg, "w") as f:
         f.write('[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers)
-    todo = variants(args, cfg)
-    names = list(todo)
+    plan = variants(args, cfg)
+    names = list(plan)
     runs = {name: {"steady": [], "restart": [], "exit": [], "restarts": 0} for name in names}
     for rnd in range(args.rounds):
         for name in names if rnd % 2 == 0 else names[::-1]:
-            argv, env = todo[name]
+            argv, env = plan[name]
             r = runs[name]
             measure(args, argv, env, r)
             print("round %d %-16s steady %8.0f req/s, restart %8.0f req/s, %d failed, exit %.1f ms" % (

@@ -44,3 +44,32 @@ pub fn native_app_drains(mut child: Command, hello: &str) {
     );
     assert!(still_listening(&listener));
 }
+
+/// Set in the child process: run the example instead of testing.
+pub const CHILD: &str = "HANDOVER_NATIVE_CHILD";
+
+/// The child command: this test binary, re-run to execute only `serve_child`.
+pub fn child_command() -> Command {
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", "serve_child", "--ignored", "--nocapture", "-q"])
+        .env(CHILD, "1");
+    child
+}
+
+/// The body of the child's `serve_child` entry: runs `example` with the
+/// default config and exits with its code; returns at once outside the child.
+pub fn serve_child(example: fn(handover::Config) -> Result<i32, handover::Error>) {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let code = match example(handover::Config::default()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("native: error: {}", e.chain());
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -10,34 +10,16 @@ mod support;
 #[path = "../examples/native_actix.rs"]
 mod example;
 
-use std::process::Command;
-
-/// Set in the child process: run the example instead of testing.
-const CHILD: &str = "HANDOVER_NATIVE_CHILD";
+use support::native;
 
 #[test]
 fn native_app_answers_and_drains_on_term() {
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child
-        .args(["--exact", "serve_child", "--ignored", "--nocapture", "-q"])
-        .env(CHILD, "1");
-    support::native::native_app_drains(child, "Hello from a native");
+    native::native_app_drains(native::child_command(), "Hello from a native");
 }
 
-/// The child: not a test. Runs the example with the default config.
+/// The child: not a test; `native_app_answers_and_drains_on_term` runs it.
 #[test]
-#[ignore = "entry point of the child process; native_app_answers_and_drains_on_term runs it"]
+#[ignore = "entry point of the child process"]
 fn serve_child() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let code = match example::run(handover::Config::default()) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("native: error: {}", e.chain());
-            1
-        }
-    };
-    std::process::exit(code);
+    native::serve_child(example::run);
 }
