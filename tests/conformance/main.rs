@@ -157,13 +157,7 @@ fn serve_child() {
     let Ok(adapter) = std::env::var(CHILD) else {
         return;
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let code = match app::run(&adapter, std::env::var_os(CHILD_CONFIG)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("conformance-app: error: {}", e.chain());
-            1
-        }
-    };
-    std::process::exit(code);
+    support::run_child("conformance-app", || {
+        app::run(&adapter, std::env::var_os(CHILD_CONFIG))
+    });
 }

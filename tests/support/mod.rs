@@ -180,6 +180,17 @@ pub fn expect_error(cmd: std::process::Command, needles: &[&str]) {
     }
 }
 
+/// The end of a server child process: logs at info, runs `serve`, and exits
+/// with its code, or with 1 after one `WHAT: error: ...` line.
+pub fn run_child(what: &str, serve: impl FnOnce() -> Result<i32, handover::Error>) -> ! {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let code = serve().unwrap_or_else(|e| {
+        eprintln!("{what}: error: {}", e.chain());
+        1
+    });
+    std::process::exit(code);
+}
+
 /// Makes `src` (open in this process) appear as fd `dst` in the child, without close-on-exec.
 pub fn pass_fd(cmd: &mut Command, src: RawFd, dst: RawFd) {
     let pairs = vec![(src, dst)];

@@ -60,16 +60,7 @@ pub fn child_command() -> Command {
 /// The body of the child's `serve_child` entry: runs `example` with the
 /// default config and exits with its code; returns at once outside the child.
 pub fn serve_child(example: fn(handover::Config) -> Result<i32, handover::Error>) {
-    if std::env::var_os(CHILD).is_none() {
-        return;
+    if std::env::var_os(CHILD).is_some() {
+        run_child("native", || example(handover::Config::default()));
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let code = match example(handover::Config::default()) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("native: error: {}", e.chain());
-            1
-        }
-    };
-    std::process::exit(code);
 }

@@ -95,27 +95,13 @@ fn transient(e: &io::Error) -> bool {
 }
 
 /// What every connection task shares.
+#[derive(Clone)]
 struct Shared<S> {
     service: S,
     builder: http1::Builder,
     connections: Connections,
     close_idle: watch::Receiver<bool>,
     idle: Option<Duration>,
-}
-
-impl<S> Clone for Shared<S>
-where
-    S: Clone,
-{
-    fn clone(&self) -> Self {
-        Shared {
-            service: self.service.clone(),
-            builder: self.builder.clone(),
-            connections: self.connections.clone(),
-            close_idle: self.close_idle.clone(),
-            idle: self.idle,
-        }
-    }
 }
 
 /// Resolves once `flag` is set (never, if its sender is gone without setting it).
