@@ -1,0 +1,103 @@
+//! The client modes: `--restart` (HUP, then wait for the deploy's outcome)
+//! and `--stop` (TERM, then wait for the supervisor to exit). Both work with
+//! Perl's start_server too, which has the same pid and status files.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::files::{read_deploy, read_pid, read_status};
+use crate::sys;
+
+/// How often the files are read while waiting.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Sends HUP to the supervisor in `pid_file` and waits until a generation
+/// started after it is the only one in `status_file` (exit 0), or until our
+/// supervisor reports that generation failed to start (exit 1). With Perl's
+/// supervisor, which reports no failure, it waits as Perl's `--restart` does.
+pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Result<()> {
+    let (Some(pid_file), Some(status_file)) = (pid_file, status_file) else {
+        return Err(Error::new(
+            "--restart option requires --pid-file and --status-file to be set as well",
+        ));
+    };
+    let pid = read_pid(pid_file)?;
+    let live = read_status(status_file)?;
+    let Some(&(newest, _)) = live.iter().max() else {
+        return Err(Error::new(format!(
+            "--status-file {}: no active process found",
+            status_file.display()
+        )));
+    };
+    // A deploy may be in progress already; ours is the one after it.
+    let before = read_deploy(status_file).map_or(newest, |(g, _)| g.max(newest));
+    sys::kill(pid, libc::SIGHUP)
+        .map_err(|e| Error::io(format!("sending HUP to start_server (pid {pid})"), e))?;
+    loop {
+        std::thread::sleep(POLL);
+        if let Some((generation, state)) = read_deploy(status_file) {
+            if generation > before && state == "failed" {
+                let serving: Vec<String> = read_status(status_file)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(g, p)| format!("{g} (pid {p})"))
+                    .collect();
+                return Err(Error::new(format!(
+                    "restart failed: generation {generation} did not start; still serving: {}",
+                    if serving.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        serving.join(", ")
+                    }
+                )));
+            }
+        }
+        if let Ok(live) = read_status(status_file) {
+            if let [(generation, worker)] = live.as_slice() {
+                if *generation > before {
+                    println!("generation {generation} (pid {worker}) took over");
+                    return Ok(());
+                }
+            }
+        }
+        if !sys::exists(pid) {
+            return Err(Error::new(format!(
+                "restart failed: start_server (pid {pid}) exited"
+            )));
+        }
+    }
+}
+
+/// Sends TERM to the supervisor in `pid_file` and waits for it to release the
+/// file's lock, i.e. to exit.
+pub(crate) fn stop(pid_file: Option<&Path>) -> Result<()> {
+    let Some(pid_file) = pid_file else {
+        return Err(Error::new(
+            "--stop option requires --pid-file to be set as well",
+        ));
+    };
+    let what = || format!("--pid-file {}", pid_file.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pid_file)
+        .map_err(|e| Error::io(what(), e))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::io(what(), e))?;
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| Error::new(format!("{}: {:?} is not a pid", what(), text.trim())))?;
+    eprintln!(
+        "stop_server (pid:{}) stopping now (pid:{pid})...",
+        std::process::id()
+    );
+    sys::kill(pid, libc::SIGTERM)
+        .map_err(|e| Error::io(format!("sending TERM to start_server (pid {pid})"), e))?;
+    file.lock().map_err(|e| Error::io(what(), e))?;
+    Ok(())
+}

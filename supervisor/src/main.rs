@@ -1,0 +1,106 @@
+//! `start_server`: runs a server program, hands it listening sockets the
+//! Server::Starter way (`SERVER_STARTER_PORT`), and on SIGHUP replaces it with
+//! a new generation, retiring the old one once the new one is ready.
+//! Compatible with Perl Server::Starter 0.35; the differences are listed in
+//! docs/supervisor.md.
+
+mod cli;
+mod client;
+mod environment;
+mod error;
+mod files;
+mod log;
+mod readiness;
+mod signals;
+mod sockets;
+mod supervisor;
+mod sys;
+
+use std::process::ExitCode;
+
+use cli::{Parsed, Readiness};
+use error::{Error, Result};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("start_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let options = match cli::parse(std::env::args_os().skip(1))? {
+        Parsed::Help => {
+            print!("{}", cli::USAGE);
+            return Ok(());
+        }
+        Parsed::Version => {
+            println!(
+                "{} (handover start_server, compatible with Server::Starter 0.35)",
+                env!("CARGO_PKG_VERSION")
+            );
+            return Ok(());
+        }
+        Parsed::Run(options) => options,
+    };
+    if options.restart {
+        return client::restart(options.pid_file.as_deref(), options.status_file.as_deref());
+    }
+    if options.stop {
+        return client::stop(options.pid_file.as_deref());
+    }
+    if options.daemonize {
+        return Err(Error::new(
+            "--daemonize is not supported: run start_server in the foreground under your init system (docs/supervisor.md)",
+        ));
+    }
+    if options.command.is_empty() {
+        return Err(Error::new("server program not specified"));
+    }
+    eprintln!("start_server (pid:{}) starting now...", std::process::id());
+    // Nothing this process inherited reaches the workers but the sockets.
+    sys::close_inherited_on_exec()
+        .map_err(|e| Error::io("marking inherited fds close-on-exec", e))?;
+    let listeners = sockets::Listeners::bind(
+        &options.ports,
+        &options.paths,
+        options.backlog.unwrap_or(libc::SOMAXCONN),
+    )?;
+    let pid_file = options
+        .pid_file
+        .as_deref()
+        .map(files::PidFile::create)
+        .transpose()?;
+    let _log = options
+        .log_file
+        .as_deref()
+        .map(log::LogFile::open)
+        .transpose()?;
+    let signals = signals::Receiver::install()?;
+    let notify_dir = if options.readiness == Readiness::Interval {
+        None
+    } else {
+        Some(readiness::NotifyDir::create()?)
+    };
+    let upstream = readiness::Upstream::from_env(std::env::var_os("NOTIFY_SOCKET"));
+    let env = environment::Environment::new(&options);
+    let status = options.status_file.as_deref().map(files::StatusFile::new);
+    listeners.inheritable()?;
+    let mut supervisor = supervisor::Supervisor::new(
+        supervisor::Settings::from_options(&options),
+        env,
+        listeners.env_value(),
+        notify_dir,
+        upstream,
+        status,
+    );
+    let result = supervisor.run(signals);
+    listeners.unlink_paths();
+    if let Some(pid_file) = pid_file {
+        pid_file.remove();
+    }
+    result
+}
