@@ -1,7 +1,9 @@
 //! The conformance suite: one set of end-to-end cases, run against every
 //! adapter. Each case starts the conformance app ([`app`]) in a child process
 //! (this test binary, re-run with [`CHILD`] set) on real sockets, sends real
-//! signals, and runs the real Perl `start_server` for hot deploys.
+//! signals, and runs real supervisors for hot deploys: the hot-deploy cases
+//! run once under Perl's `start_server` and once under ours
+//! (`<adapter>::perl::<case>`, `<adapter>::ours::<case>`).
 //!
 //! Adding an adapter is one line in the [`adapters!`] call below; every case
 //! in [`cases!`] then runs against it as `<adapter>::<case>`
@@ -74,13 +76,35 @@ macro_rules! cases {
             drain::lame_duck_reports_503_while_still_accepting,
             drain::idle_keep_alive_connection_gets_its_next_request_answered,
             drain::sd_notify_ready_then_stopping,
+            startup::bind_failure_exits_1_naming_the_address,
+            startup::stray_fd_exits_1_and_leaves_the_good_socket_listening,
+        );
+        mod perl {
+            cases!(@supervised $adapter, Perl);
+        }
+        mod ours {
+            cases!(@supervised $adapter, Ours);
+        }
+    };
+    (@supervised $adapter:expr, $starter:ident) => {
+        cases!(@under $adapter, $starter;
             zero_failure::hup_hands_over_while_generation_1_finishes,
             zero_failure::dense_keep_alive_load_across_5_hups_has_no_failures,
             zero_failure::sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response,
             zero_failure::a_post_body_in_flight_across_hup_arrives_intact,
-            startup::bind_failure_exits_1_naming_the_address,
-            startup::stray_fd_exits_1_and_leaves_the_good_socket_listening,
+            zero_failure::a_broken_deploy_under_load_fails_no_request,
         );
+    };
+    (@under $adapter:expr, $starter:ident; $($module:ident :: $case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                crate::$module::$case(
+                    &crate::Adapter::new($adapter),
+                    crate::support::supervisor::Starter::$starter,
+                );
+            }
+        )*
     };
     (@ $adapter:expr; $($module:ident :: $case:ident,)*) => {
         $(

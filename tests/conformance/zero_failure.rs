@@ -1,4 +1,5 @@
-//! Zero failed requests across hot restarts under the real Perl `start_server`.
+//! Zero failed requests across hot restarts, under each real start_server
+//! (Perl's and ours): every case here runs once per [`Starter`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,20 +7,27 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::supervisor::{old_worker_died, Supervised};
+use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
 use crate::Adapter;
 
-/// The app on `adapter` under Perl start_server, with extra `[http]` settings;
+/// The app on `adapter` under `starter`, with extra `[http]` settings;
 /// the directory holds its config.
-fn supervised(adapter: &Adapter, http_extra: &str) -> (Supervised, tempfile::TempDir) {
+fn supervised(
+    adapter: &Adapter,
+    starter: Starter,
+    http_extra: &str,
+) -> (Supervised, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = adapter.config(dir.path(), http_extra);
-    (Supervised::start(&adapter.with_config(&config)), dir)
+    (
+        Supervised::start(starter, &adapter.with_config(&config)),
+        dir,
+    )
 }
 
-pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter) {
-    let (mut sup, _dir) = supervised(adapter, "shutdown_timeout = \"30s\"");
+pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: Starter) {
+    let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"30s\"");
     let addr = sup.addr;
     let gen1 = get(addr, "/whoami").unwrap().json();
     assert_eq!(
@@ -69,12 +77,17 @@ pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter) {
 /// (back to back when zero), while `hups` HUPs are sent `gap` apart.
 fn load_across_hups(
     adapter: &Adapter,
+    starter: Starter,
     clients: usize,
     period: Duration,
     hups: usize,
     gap: Duration,
 ) -> (Tally, Supervised, tempfile::TempDir) {
-    let (mut sup, dir) = supervised(adapter, "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
+    let (mut sup, dir) = supervised(
+        adapter,
+        starter,
+        "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"",
+    );
     let addr = sup.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..clients)
@@ -109,9 +122,15 @@ fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
     tally
 }
 
-pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter) {
-    let (tally, mut sup, _dir) =
-        load_across_hups(adapter, 16, Duration::ZERO, 5, Duration::from_millis(800));
+pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter, starter: Starter) {
+    let (tally, mut sup, _dir) = load_across_hups(
+        adapter,
+        starter,
+        16,
+        Duration::ZERO,
+        5,
+        Duration::from_millis(800),
+    );
     eprintln!("dense: {tally:?}");
     tally.assert_no_failures();
     assert!(tally.ok > 1000, "load actually ran: {tally:?}");
@@ -122,9 +141,13 @@ pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter) {
     sup.stop();
 }
 
-pub fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response(adapter: &Adapter) {
+pub fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response(
+    adapter: &Adapter,
+    starter: Starter,
+) {
     let (tally, mut sup, _dir) = load_across_hups(
         adapter,
+        starter,
         32,
         Duration::from_millis(200),
         5,
@@ -139,9 +162,13 @@ pub fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response(adapter:
     sup.stop();
 }
 
-pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter) {
+pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter, starter: Starter) {
     use std::io::{Read, Write};
-    let (mut sup, _dir) = supervised(adapter, "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"");
+    let (mut sup, _dir) = supervised(
+        adapter,
+        starter,
+        "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"",
+    );
     let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let mut s = std::net::TcpStream::connect(sup.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -172,5 +199,65 @@ pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter) {
     assert!(head.contains("connection: close"), "{head}");
     assert_eq!(&raw[end..], &body[..], "echoed body intact");
     sup.wait_for_generation(2);
+    sup.stop();
+}
+
+/// A new generation that cannot start (its config is broken) while clients
+/// keep sending: no request fails and generation 1 keeps serving. Ours stops
+/// after the one failed attempt and deploys again on the next HUP; Perl's
+/// retries every second until the config is fixed.
+pub fn a_broken_deploy_under_load_fails_no_request(adapter: &Adapter, starter: Starter) {
+    let (mut sup, dir) = supervised(adapter, starter, "shutdown_timeout = \"30s\"");
+    let addr = sup.addr;
+    let pid1 = sup.current_pid();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || client_loop(addr, Duration::ZERO, &stop))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let good = std::fs::read_to_string(dir.path().join("app.toml")).unwrap();
+    std::fs::write(dir.path().join("app.toml"), "this is [not toml").unwrap();
+    let mark = sup.proc.stderr.mark();
+    sup.signal(libc::SIGHUP);
+    let failed = |l: &str| l.contains("seems to have failed to start").then_some(());
+    sup.proc
+        .stderr
+        .wait_for_after(mark, Duration::from_secs(10), failed)
+        .unwrap_or_else(|| panic!("the broken generation failed\n{}", sup.proc.stderr.text()));
+    if starter == Starter::Ours {
+        let kept = format!("failed to start; generation 1 (pid {pid1}) keeps serving");
+        sup.proc
+            .stderr
+            .wait_for_after(mark, Duration::from_secs(5), |l| {
+                l.contains(&kept).then_some(())
+            })
+            .unwrap_or_else(|| panic!("{kept}\n{}", sup.proc.stderr.text()));
+    }
+    // Load goes on against generation 1 for a while after the failure.
+    thread::sleep(Duration::from_millis(1500));
+    let who = get(addr, "/whoami").unwrap().json();
+    assert_eq!(
+        (who["generation"].as_u64(), who["pid"].as_i64()),
+        (Some(1), Some(pid1 as i64))
+    );
+    assert!(alive(pid1));
+
+    std::fs::write(dir.path().join("app.toml"), good).unwrap();
+    if starter == Starter::Ours {
+        sup.signal(libc::SIGHUP);
+    }
+    let who = sup.wait_for_newer();
+    assert!(who["generation"].as_u64().unwrap() > 2, "{who}");
+    stop.store(true, Ordering::SeqCst);
+    let mut tally = Tally::default();
+    for c in clients {
+        tally.merge(c.join().unwrap());
+    }
+    eprintln!("broken deploy: {tally:?}");
+    tally.assert_no_failures();
+    assert!(tally.ok > 100, "load actually ran: {tally:?}");
     sup.stop();
 }

@@ -1,24 +1,54 @@
-//! A server under the real Perl `start_server` (Debian package libserver-starter-perl).
+//! A server under a real start_server: Perl's (Debian package
+//! libserver-starter-perl) or ours (the `handover-supervisor` crate).
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::*;
 
-/// The supervisor binary; the suite fails loudly rather than skip when it is missing.
-fn start_server() -> Command {
-    let path = "/usr/bin/start_server";
-    assert!(
-        std::path::Path::new(path).exists(),
-        "{path} is missing: install libserver-starter-perl (scripts/test does)"
-    );
-    Command::new(path)
+/// Which start_server runs the server; hot-deploy cases run under each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Starter {
+    /// Perl Server::Starter 0.35, `/usr/bin/start_server`.
+    Perl,
+    /// Ours, `target/<profile>/start_server`.
+    Ours,
 }
 
-/// A server under Perl `start_server --port 127.0.0.1:0`, with generation 1 up.
+impl Starter {
+    pub const ALL: [Starter; 2] = [Starter::Perl, Starter::Ours];
+
+    /// The supervisor binary; the suite fails loudly rather than skip when it is missing.
+    pub fn command(self) -> Command {
+        let (path, fix) = match self {
+            Starter::Perl => (
+                PathBuf::from("/usr/bin/start_server"),
+                "install libserver-starter-perl (scripts/test does)",
+            ),
+            Starter::Ours => (
+                ours(),
+                "build it with `cargo build -p handover-supervisor` (`cargo test --workspace` does)",
+            ),
+        };
+        assert!(path.exists(), "{} is missing: {fix}", path.display());
+        Command::new(path)
+    }
+}
+
+/// Our start_server, built in the same target directory as this test binary
+/// (`target/debug/deps/TEST` -> `target/debug/start_server`).
+pub fn ours() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    profile_dir.join("start_server")
+}
+
+/// A server under `start_server --port 127.0.0.1:0`, with generation 1 up.
 /// The server must answer `GET /whoami` with its `pid` and `generation`.
 pub struct Supervised {
+    pub starter: Starter,
     pub proc: Proc,
     pub addr: std::net::SocketAddr,
     pub generation: u64,
@@ -26,10 +56,17 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Runs `app` (its program, arguments and environment) under start_server.
-    pub fn start(app: &Command) -> Supervised {
-        let mut cmd = start_server();
-        cmd.args(["--port", "127.0.0.1:0", "--"])
+    /// Runs `app` (its program, arguments and environment) under `starter`.
+    pub fn start(starter: Starter, app: &Command) -> Supervised {
+        Supervised::start_with(starter, &[], app)
+    }
+
+    /// Like [`Supervised::start`], with extra supervisor options.
+    pub fn start_with(starter: Starter, options: &[&str], app: &Command) -> Supervised {
+        let mut cmd = starter.command();
+        cmd.args(["--port", "127.0.0.1:0"])
+            .args(options)
+            .arg("--")
             .arg(app.get_program())
             .args(app.get_args());
         for (key, value) in app.get_envs() {
@@ -39,12 +76,14 @@ impl Supervised {
             };
         }
         cmd.env_remove("SERVER_STARTER_PORT")
-            .env_remove("SERVER_STARTER_GENERATION");
+            .env_remove("SERVER_STARTER_GENERATION")
+            .env_remove("NOTIFY_SOCKET");
         let proc = Proc::spawn(cmd);
         let addr = proc.listening_addr();
         let who = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
         assert_eq!(who["generation"], 1);
         Supervised {
+            starter,
             proc,
             addr,
             generation: 1,
@@ -69,18 +108,27 @@ impl Supervised {
 
     /// Waits until `/whoami` answers from `generation`; returns that answer.
     pub fn wait_for_generation(&mut self, generation: u64) -> serde_json::Value {
+        self.wait_for(|g| g == generation, &format!("generation {generation}"))
+    }
+
+    /// Waits until `/whoami` answers from a generation after the current one
+    /// (Perl's start_server may have used up numbers on failed attempts).
+    pub fn wait_for_newer(&mut self) -> serde_json::Value {
+        let current = self.generation;
+        self.wait_for(|g| g > current, &format!("a generation after {current}"))
+    }
+
+    fn wait_for(&mut self, wanted: impl Fn(u64) -> bool, what: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let who = get_ok(self.addr, "/whoami", Duration::from_secs(5)).json();
-            if who["generation"] == generation {
+            let generation = who["generation"].as_u64().unwrap();
+            if wanted(generation) {
                 self.pids.push(who["pid"].as_i64().unwrap() as i32);
                 self.generation = generation;
                 return who;
             }
-            assert!(
-                Instant::now() < deadline,
-                "generation {generation} never answered"
-            );
+            assert!(Instant::now() < deadline, "{what} never answered");
             thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,9 +1,10 @@
 //! The demo on each server it registers: routes, `/whoami`, and a hot deploy
-//! under Perl start_server that switches from one server to the other.
+//! under each start_server (Perl's and ours) that switches from one server to
+//! the other.
 
 use std::time::Duration;
 
-use crate::support::supervisor::Supervised;
+use crate::support::supervisor::{Starter, Supervised};
 use crate::support::*;
 use crate::{config_file, demo};
 
@@ -41,13 +42,22 @@ fn every_route_on_every_server_and_whoami_names_it() {
 }
 
 #[test]
-fn config_picks_the_server_and_a_hot_deploy_can_switch_it() {
+fn config_picks_the_server_and_a_hot_deploy_can_switch_it_under_perl() {
+    config_picks_the_server_and_a_hot_deploy_can_switch_it(Starter::Perl);
+}
+
+#[test]
+fn config_picks_the_server_and_a_hot_deploy_can_switch_it_under_ours() {
+    config_picks_the_server_and_a_hot_deploy_can_switch_it(Starter::Ours);
+}
+
+fn config_picks_the_server_and_a_hot_deploy_can_switch_it(starter: Starter) {
     // Generation 1 runs on actix; the config is edited to hyper, then HUP.
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), "actix", "shutdown_timeout = \"30s\"");
     let mut app = demo();
     app.arg("--config").arg(&config);
-    let mut sup = Supervised::start(&app);
+    let mut sup = Supervised::start(starter, &app);
     assert_eq!(get(sup.addr, "/whoami").unwrap().json()["server"], "actix");
     config_file(dir.path(), "hyper", "shutdown_timeout = \"30s\"");
     let who = sup.hup_and_wait_for(2);
