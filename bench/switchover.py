@@ -37,7 +37,13 @@ from datetime import datetime
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
 DEMO = os.path.join(TARGET, "demo-app")
-SUPERVISORS = {"perl": "/usr/bin/start_server", "ours": os.path.join(TARGET, "start_server")}
+HOST = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout.split("host: ")[1].split()[0]
+# ours: `cargo build --release`; ours-small: scripts/build-supervisor (static, size profile).
+SUPERVISORS = {
+    "perl": "/usr/bin/start_server",
+    "ours": os.path.join(TARGET, "start_server"),
+    "ours-small": os.path.join(ROOT, "target", HOST, "supervisor", "start_server"),
+}
 
 
 class Failure(Exception):
@@ -194,6 +200,9 @@ def main():
         cmd = ["cargo", "build", "--release", "-p", "demo-app", "-p", "handover-supervisor"]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             sys.exit("switchover: cargo build failed")
+        if subprocess.run([os.path.join(ROOT, "scripts", "build-supervisor")], cwd=ROOT,
+                          stdout=subprocess.DEVNULL).returncode != 0:
+            sys.exit("switchover: scripts/build-supervisor failed")
     for path in [DEMO] + list(SUPERVISORS.values()):
         if not os.access(path, os.X_OK):
             hint = ("apt-get install libserver-starter-perl" if path == SUPERVISORS["perl"]
