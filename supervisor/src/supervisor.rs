@@ -331,6 +331,11 @@ impl Supervisor {
                 }
             };
             let w = self.workers.remove(i);
+            // The status file first, so that whoever reads the log line
+            // below finds the file up to date.
+            if w.accepted {
+                self.write_status();
+            }
             let raw = status.into_raw();
             let pid = w.pid;
             if self.shutting_down {
@@ -350,9 +355,6 @@ impl Supervisor {
                         }
                     }
                 }
-            }
-            if w.accepted {
-                self.write_status();
             }
         }
     }
@@ -489,6 +491,10 @@ impl Supervisor {
                 w.phase = Phase::Retiring { signal_at };
             }
         }
+        self.write_status();
+        if let Some(status) = &self.status {
+            status.deploy(generation, "ready");
+        }
         let retiring: Vec<&Worker> = self
             .workers
             .iter()
@@ -507,10 +513,6 @@ impl Supervisor {
         }
         self.last_restart = now;
         self.backoff = self.settings.interval.max(Duration::from_secs(1));
-        self.write_status();
-        if let Some(status) = &self.status {
-            status.deploy(generation, "ready");
-        }
         if let Some(up) = &self.upstream {
             let state = format!("STATUS=generation {generation} (pid {pid}) serving");
             if self.told_upstream {
