@@ -15,6 +15,7 @@ mod signals;
 mod sockets;
 mod supervisor;
 mod sys;
+mod worker;
 
 use std::process::ExitCode;
 

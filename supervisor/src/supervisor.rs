@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Options, Readiness};
@@ -16,41 +16,10 @@ use crate::log::{say, LogFile};
 use crate::readiness::{NotifyDir, NotifySocket, Upstream};
 use crate::signals::{Receiver, Signal};
 use crate::sys;
+use crate::worker::{Phase, Stop, Worker};
 
 /// The longest wait between retries when no generation is serving.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Where a worker is in its life.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Phase {
-    /// Started, not yet judged ready.
-    Starting { since: Instant },
-    /// The generation new connections are for.
-    Current,
-    /// Superseded; gets `--signal-on-hup` at `signal_at` (if not yet sent).
-    Retiring { signal_at: Instant },
-    /// A new generation that failed to become ready, being stopped.
-    Failed,
-}
-
-/// A signal sent to a worker to stop it.
-#[derive(Clone, Copy, Debug)]
-struct Stop {
-    signal: Signal,
-    at: Instant,
-    killed: bool,
-}
-
-struct Worker {
-    child: Child,
-    pid: u32,
-    generation: u64,
-    phase: Phase,
-    /// Accepted as current once, so listed in the status file.
-    accepted: bool,
-    notify: Option<NotifySocket>,
-    stop: Option<Stop>,
-}
 
 /// What the supervisor needs from the command line.
 pub(crate) struct Settings {
