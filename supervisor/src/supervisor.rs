@@ -70,6 +70,9 @@ pub(crate) struct Supervisor {
     told_upstream: bool,
     /// A generation has been accepted before (Perl logs the hand-over from the second on).
     told_first: bool,
+    /// Auto restart was on at the last reading of the environment: the loop
+    /// then wakes every second to check it.
+    auto_restart_on: bool,
 }
 
 fn pids(workers: &[&Worker]) -> String {
@@ -97,6 +100,7 @@ impl Supervisor {
         status: Option<StatusFile>,
     ) -> Supervisor {
         let backoff = settings.interval.max(Duration::from_secs(1));
+        let auto_restart_on = env.current().auto_restart();
         Supervisor {
             settings,
             env,
@@ -114,6 +118,7 @@ impl Supervisor {
             shutting_down: false,
             told_upstream: false,
             told_first: false,
+            auto_restart_on,
         }
     }
 
@@ -200,6 +205,7 @@ impl Supervisor {
         self.generation += 1;
         let generation = self.generation;
         let env = self.env.current();
+        self.auto_restart_on = env.auto_restart();
         let notify = match &self.notify_dir {
             Some(dir) => match dir.socket(generation) {
                 Ok(socket) => Some(socket),
@@ -382,7 +388,8 @@ impl Supervisor {
             return;
         }
         let env = self.env.current();
-        if !env.auto_restart() {
+        self.auto_restart_on = env.auto_restart();
+        if !self.auto_restart_on {
             return;
         }
         let interval = env.auto_restart_interval();
@@ -419,7 +426,7 @@ impl Supervisor {
             }
         }
         at.extend(self.retry_at);
-        if !self.shutting_down && self.env.current().auto_restart() {
+        if !self.shutting_down && self.auto_restart_on {
             at.push(now + Duration::from_secs(1));
         }
         at.into_iter().min()
