@@ -2,13 +2,13 @@
 //! and `--stop` (TERM, then wait for the supervisor to exit). Both work with
 //! Perl's start_server too, which has the same pid and status files.
 
-use std::fs::OpenOptions;
-use std::io::Read;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::files::{read_deploy, read_pid, read_status};
+use crate::files::{held, read_deploy, read_pid, read_status};
 use crate::sys;
 
 /// How often the files are read while waiting.
@@ -25,6 +25,12 @@ pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Re
         ));
     };
     let pid = read_pid(pid_file)?;
+    // Never signal a pid from a stale file: only a locked one is a live supervisor.
+    let lock = File::open(pid_file)
+        .map_err(|e| Error::io(format!("--pid-file {}", pid_file.display()), e))?;
+    if !held(&lock, pid_file)? {
+        return Err(not_running(pid_file, pid));
+    }
     let live = read_status(status_file)?;
     let Some(&(newest, _)) = live.iter().max() else {
         return Err(Error::new(format!(
@@ -58,12 +64,15 @@ pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Re
         if let Ok(live) = read_status(status_file) {
             if let [(generation, worker)] = live.as_slice() {
                 if *generation > before {
-                    println!("generation {generation} (pid {worker}) took over");
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "generation {generation} (pid {worker}) took over"
+                    );
                     return Ok(());
                 }
             }
         }
-        if !sys::exists(pid) {
+        if !held(&lock, pid_file)? {
             return Err(Error::new(format!(
                 "restart failed: start_server (pid {pid}) exited"
             )));
@@ -92,7 +101,11 @@ pub(crate) fn stop(pid_file: Option<&Path>) -> Result<()> {
         .trim()
         .parse()
         .map_err(|_| Error::new(format!("{}: {:?} is not a pid", what(), text.trim())))?;
-    eprintln!(
+    if !held(&file, pid_file)? {
+        return Err(not_running(pid_file, pid));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
         "stop_server (pid:{}) stopping now (pid:{pid})...",
         std::process::id()
     );
@@ -100,4 +113,11 @@ pub(crate) fn stop(pid_file: Option<&Path>) -> Result<()> {
         .map_err(|e| Error::io(format!("sending TERM to start_server (pid {pid})"), e))?;
     file.lock().map_err(|e| Error::io(what(), e))?;
     Ok(())
+}
+
+fn not_running(pid_file: &Path, pid: u32) -> Error {
+    Error::new(format!(
+        "--pid-file {}: no start_server holds it (pid {pid} is not running it); nothing signalled",
+        pid_file.display()
+    ))
 }

@@ -52,6 +52,13 @@ impl Environment {
         Environment { base }
     }
 
+    /// Whether an envdir is in use (`--envdir` or `ENVDIR`).
+    pub(crate) fn has_envdir(&self) -> bool {
+        self.base
+            .get(OsStr::new("ENVDIR"))
+            .is_some_and(|d| !d.is_empty())
+    }
+
     /// The current environment: the base plus the envdir's files as they are now.
     pub(crate) fn current(&self) -> Current {
         let mut vars = self.base.clone();

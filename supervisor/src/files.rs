@@ -48,11 +48,29 @@ impl PidFile {
             _file: file,
         })
     }
+}
 
-    /// Removes the file (still locked, so no other instance can have taken it).
-    pub(crate) fn remove(self) {
+impl Drop for PidFile {
+    /// Removes the file while it is still locked, so no other instance can
+    /// have taken it; on every exit, start-up errors included.
+    fn drop(&mut self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
             say!("could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Whether a running supervisor holds `file` (an open pid file) locked.
+/// Perl's start_server locks its pid file the same way.
+pub(crate) fn held(file: &File, path: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(false)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("--pid-file {}", path.display()), e))
         }
     }
 }
@@ -189,7 +207,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{me}\n"));
-        held.remove();
+        drop(held);
         assert!(!path.exists());
     }
 }

@@ -17,6 +17,7 @@ mod supervisor;
 mod sys;
 mod worker;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use cli::{Parsed, Readiness};
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("start_server: {e}");
+            let _ = writeln!(std::io::stderr(), "start_server: {e}");
             ExitCode::FAILURE
         }
     }
@@ -35,11 +36,12 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let options = match cli::parse(std::env::args_os().skip(1))? {
         Parsed::Help => {
-            print!("{}", cli::USAGE);
+            let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
             return Ok(());
         }
         Parsed::Version => {
-            println!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "{} (handover start_server, compatible with Server::Starter 0.35)",
                 env!("CARGO_PKG_VERSION")
             );
@@ -61,20 +63,25 @@ fn run() -> Result<()> {
     if options.command.is_empty() {
         return Err(Error::new("server program not specified"));
     }
-    eprintln!("start_server (pid:{}) starting now...", std::process::id());
+    let _ = writeln!(
+        std::io::stderr(),
+        "start_server (pid:{}) starting now...",
+        std::process::id()
+    );
     // Nothing this process inherited reaches the workers but the sockets.
     sys::close_inherited_on_exec()
         .map_err(|e| Error::io("marking inherited fds close-on-exec", e))?;
+    // The pid file first: a second instance is told so, before it tries the ports.
+    let _pid_file = options
+        .pid_file
+        .as_deref()
+        .map(files::PidFile::create)
+        .transpose()?;
     let listeners = sockets::Listeners::bind(
         &options.ports,
         &options.paths,
         options.backlog.unwrap_or(libc::SOMAXCONN),
     )?;
-    let pid_file = options
-        .pid_file
-        .as_deref()
-        .map(files::PidFile::create)
-        .transpose()?;
     let _log = options
         .log_file
         .as_deref()
@@ -98,10 +105,7 @@ fn run() -> Result<()> {
         upstream,
         status,
     );
-    let result = supervisor.run(signals);
-    listeners.unlink_paths();
-    if let Some(pid_file) = pid_file {
-        pid_file.remove();
-    }
-    result
+    // The socket files and the pid file are removed when `listeners` and
+    // `_pid_file` drop, on this path and on every error path above.
+    supervisor.run(signals)
 }

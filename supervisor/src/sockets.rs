@@ -161,7 +161,7 @@ impl Listeners {
         // Sockets are first moved above every requested fd, so that placing
         // one at its fd never closes another (Perl's pitfall: `--port A
         // --port B=4` could put A at fd 4 and then dup B over it).
-        let floor = targets.last().map_or(3, |max| max + 1).max(3);
+        let floor = targets.last().map_or(3, |max| max.saturating_add(1)).max(3);
         let mut out = Vec::new();
         for spec in &specs {
             let socket = bind_port(spec, backlog)?;
@@ -216,7 +216,7 @@ impl Listeners {
     }
 
     /// Removes the `--path` socket files that are still ours.
-    pub(crate) fn unlink_paths(&self) {
+    fn unlink_paths(&self) {
         for (path, ino) in self.0.iter().filter_map(|l| l.unix.as_ref()) {
             match std::fs::symlink_metadata(path) {
                 Ok(meta) if meta.ino() == *ino => {
@@ -227,6 +227,12 @@ impl Listeners {
                 _ => say!("{} is no longer our socket; left in place", path.display()),
             }
         }
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        self.unlink_paths();
     }
 }
 

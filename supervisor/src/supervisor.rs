@@ -278,6 +278,9 @@ impl Supervisor {
                 say!("starting the deploy requested during the failed one");
                 self.start_generation();
             }
+        } else if self.starting().is_none() && std::mem::take(&mut self.pending_hup) {
+            say!("starting the deploy requested during the failed one");
+            self.start_generation();
         } else if self.starting().is_none() {
             let delay = self.backoff;
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
@@ -325,12 +328,31 @@ impl Supervisor {
                     Phase::Retiring { .. } => say!("old worker {pid} died, status:{raw}"),
                     Phase::Current => {
                         say!("worker {pid} died unexpectedly with status:{raw}, restarting");
+                        self.reinstate_newest_unsignalled();
                         if self.starting().is_none() {
                             self.start_generation();
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The current worker died while older ones wait out `--kill-old-delay`:
+    /// the newest of them, never signalled, is current again.
+    fn reinstate_newest_unsignalled(&mut self) {
+        let newest = self
+            .workers
+            .iter_mut()
+            .filter(|w| w.stop.is_none() && matches!(w.phase, Phase::Retiring { .. }))
+            .max_by_key(|w| w.generation);
+        if let Some(w) = newest {
+            w.phase = Phase::Current;
+            say!(
+                "generation {} (pid {}) was not told to stop yet; it serves again",
+                w.generation,
+                w.pid
+            );
         }
     }
 
@@ -343,7 +365,7 @@ impl Supervisor {
             Phase::Starting { since } => Some((w.pid, w.generation, since)),
             _ => None,
         });
-        if let Some((pid, generation, since)) = starting {
+        if let Some((pid, generation, since)) = starting.filter(|_| !self.shutting_down) {
             if !expects_ready && now >= since + interval {
                 self.accept(pid, now);
             } else if expects_ready && now >= since + ready_timeout {
@@ -395,14 +417,17 @@ impl Supervisor {
         let interval = env.auto_restart_interval();
         let since = now.saturating_duration_since(self.last_restart);
         let old_remain = self.workers.iter().any(|w| w.phase != Phase::Current);
+        // The period counts from the attempt, so a failing one is not retried at once.
         if since >= interval && !old_remain {
             say!("autorestart triggered (interval={})", secs(interval));
+            self.last_restart = now;
             self.start_generation();
         } else if since >= interval * 2 {
             say!(
                 "autorestart triggered (forced, interval={})",
                 secs(interval)
             );
+            self.last_restart = now;
             self.start_generation();
         }
     }
@@ -426,7 +451,8 @@ impl Supervisor {
             }
         }
         at.extend(self.retry_at);
-        if !self.shutting_down && self.auto_restart_on {
+        // With an envdir, auto restart may be turned on there at any time.
+        if !self.shutting_down && (self.auto_restart_on || self.env.has_envdir()) {
             at.push(now + Duration::from_secs(1));
         }
         at.into_iter().min()
@@ -528,7 +554,7 @@ impl Supervisor {
         let Some(w) = self.workers.iter().find(|w| w.pid == pid) else {
             return;
         };
-        if let Phase::Starting { since } = w.phase {
+        if let (Phase::Starting { since }, false) = (w.phase, self.shutting_down) {
             say!(
                 "new worker {pid} sent READY=1 after {} ms",
                 since.elapsed().as_millis()

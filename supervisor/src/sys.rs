@@ -34,13 +34,13 @@ pub(crate) fn dup_at_or_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Duplicates `fd` onto `target` (closing whatever `target` was), without
+/// Duplicates `fd` onto `target` (closing whatever `target` was),
 /// close-on-exec, and adopts `target`.
 pub(crate) fn dup_onto(fd: RawFd, target: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: dup2 touches no memory. The caller chose `target` from the
+    // SAFETY: dup3 touches no memory. The caller chose `target` from the
     // command line (`--port PORT=FD`): replacing what was there is the point.
-    check(unsafe { libc::dup2(fd, target) })?;
-    // SAFETY: dup2 made `target` a copy of our socket; from now on it is ours
+    check(unsafe { libc::dup3(fd, target, libc::O_CLOEXEC) })?;
+    // SAFETY: dup3 made `target` a copy of our socket; from now on it is ours
     // and nothing else in this process refers to it.
     Ok(unsafe { OwnedFd::from_raw_fd(target) })
 }
@@ -53,14 +53,6 @@ pub(crate) fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     }
     // SAFETY: kill touches no memory; pid is a single positive process id.
     check(unsafe { libc::kill(pid, signal) }).map(drop)
-}
-
-/// Whether process `pid` exists (a zombie counts).
-pub(crate) fn exists(pid: u32) -> bool {
-    match kill(pid, 0) {
-        Ok(()) => true,
-        Err(e) => e.raw_os_error() == Some(libc::EPERM),
-    }
 }
 
 /// Waits until one of `fds` is readable or `timeout` passes; returns which

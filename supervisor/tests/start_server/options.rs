@@ -447,6 +447,26 @@ fn stop_terms_the_supervisor_and_waits_for_it() {
     // --stop returns once the supervisor released its pid file, i.e. exited.
     assert_eq!(run.proc.exit_code(Duration::from_secs(1)), 0);
     assert!(!alive(worker as i32));
+    // A stale pid file (nobody holds its lock) is never signalled: pid 1 here.
+    std::fs::write(&pid, "1\n").unwrap();
+    for mode in ["--stop", "--restart"] {
+        let (code, _, err) = run_to_end(
+            Starter::Ours,
+            &[
+                mode,
+                "--pid-file",
+                pid.to_str().unwrap(),
+                "--status-file",
+                pid.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.trim()
+                .ends_with("no start_server holds it (pid 1 is not running it); nothing signalled"),
+            "{err}"
+        );
+    }
     let (code, _, err) = run_to_end(Starter::Ours, &["--stop"]);
     assert_eq!(
         (code, err.trim()),
