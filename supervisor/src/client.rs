@@ -2,8 +2,8 @@
 //! and `--stop` (TERM, then wait for the supervisor to exit). Both work with
 //! Perl's start_server too, which has the same pid and status files.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,13 +24,7 @@ pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Re
             "--restart option requires --pid-file and --status-file to be set as well",
         ));
     };
-    let pid = read_pid(pid_file)?;
-    // Never signal a pid from a stale file: only a locked one is a live supervisor.
-    let lock = File::open(pid_file)
-        .map_err(|e| Error::io(format!("--pid-file {}", pid_file.display()), e))?;
-    if !held(&lock, pid_file)? {
-        return Err(not_running(pid_file, pid));
-    }
+    let (pid, lock) = running_supervisor(pid_file)?;
     let live = read_status(status_file)?;
     let Some(&(newest, _)) = live.iter().max() else {
         return Err(Error::new(format!(
@@ -88,22 +82,7 @@ pub(crate) fn stop(pid_file: Option<&Path>) -> Result<()> {
             "--stop option requires --pid-file to be set as well",
         ));
     };
-    let what = || format!("--pid-file {}", pid_file.display());
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(pid_file)
-        .map_err(|e| Error::io(what(), e))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| Error::io(what(), e))?;
-    let pid: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| Error::new(format!("{}: {:?} is not a pid", what(), text.trim())))?;
-    if !held(&file, pid_file)? {
-        return Err(not_running(pid_file, pid));
-    }
+    let (pid, file) = running_supervisor(pid_file)?;
     let _ = writeln!(
         std::io::stderr(),
         "stop_server (pid:{}) stopping now (pid:{pid})...",
@@ -111,8 +90,21 @@ pub(crate) fn stop(pid_file: Option<&Path>) -> Result<()> {
     );
     sys::kill(pid, libc::SIGTERM)
         .map_err(|e| Error::io(format!("sending TERM to start_server (pid {pid})"), e))?;
-    file.lock().map_err(|e| Error::io(what(), e))?;
+    file.lock()
+        .map_err(|e| Error::io(format!("--pid-file {}", pid_file.display()), e))?;
     Ok(())
+}
+
+/// The pid in `pid_file` and the file, open, if a running supervisor holds
+/// its lock. A stale file's pid is never signalled: it may be anybody's now.
+fn running_supervisor(pid_file: &Path) -> Result<(u32, File)> {
+    let pid = read_pid(pid_file)?;
+    let file = File::open(pid_file)
+        .map_err(|e| Error::io(format!("--pid-file {}", pid_file.display()), e))?;
+    if !held(&file, pid_file)? {
+        return Err(not_running(pid_file, pid));
+    }
+    Ok((pid, file))
 }
 
 fn not_running(pid_file: &Path, pid: u32) -> Error {

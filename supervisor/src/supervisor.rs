@@ -75,13 +75,13 @@ pub(crate) struct Supervisor {
     auto_restart_on: bool,
 }
 
-fn pids(workers: &[&Worker]) -> String {
-    if workers.is_empty() {
+/// `12,34` as Perl lists pids, or `none`.
+fn pids(pids: &[u32]) -> String {
+    if pids.is_empty() {
         return "none".to_owned();
     }
-    workers
-        .iter()
-        .map(|w| w.pid.to_string())
+    pids.iter()
+        .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -497,10 +497,11 @@ impl Supervisor {
         if let Some(status) = &self.status {
             status.deploy(generation, "ready");
         }
-        let retiring: Vec<&Worker> = self
+        let retiring: Vec<u32> = self
             .workers
             .iter()
             .filter(|w| matches!(w.phase, Phase::Retiring { signal_at: at } if at == signal_at))
+            .map(|w| w.pid)
             .collect();
         if self.told_first {
             say!(
@@ -593,14 +594,13 @@ impl Supervisor {
                 self.shutting_down = true;
                 self.retry_at = None;
                 self.pending_hup = false;
-                let all: Vec<&Worker> = self.workers.iter().collect();
+                let all: Vec<u32> = self.workers.iter().map(|w| w.pid).collect();
                 say!(
                     "received {}, sending {} to all workers:{}",
                     signal.name(),
                     send.name(),
                     pids(&all)
                 );
-                let all: Vec<u32> = self.workers.iter().map(|w| w.pid).collect();
                 for pid in all {
                     self.stop_worker(pid, send, now);
                 }
