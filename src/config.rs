@@ -31,7 +31,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, ErrorKind};
-use crate::listener::Selector;
+use crate::listener::{BindAddress, Selector};
+use crate::tls::TlsConfig;
 
 /// The whole configuration of an app: which server, how it serves, where its sockets come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -111,6 +112,13 @@ impl Config {
         if self.http.backlog == 0 {
             return Err(bad("`http.backlog` must be at least 1"));
         }
+        if let Some(mode) = self.listen.unix_mode {
+            if mode > 0o777 {
+                return Err(bad(&format!(
+                    "`listen.unix_mode` {mode:#o} is not a permission mode; write it in octal, like 0o660"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -124,15 +132,32 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// Vapor's `SecurityLayer`: how bytes on the wire are protected.
 ///
-/// Only `none` exists for now; TLS arrives with its own variant rather than a
-/// variant that fails at run time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// In TOML, `security_layer = "none"` (the default), or TLS with its two PEM files:
+///
+/// ```
+/// let config = handover::Config::from_toml(
+///     r#"
+///     [http.security_layer.tls]
+///     certificate_chain = "/etc/app/cert.pem"
+///     private_key = "/etc/app/key.pem"
+///     "#,
+///     "app.toml",
+/// )?;
+/// assert!(matches!(config.http.security_layer, handover::SecurityLayer::Tls(_)));
+/// # Ok::<(), handover::Error>(())
+/// ```
+///
+/// The files are read when the server is made, so a missing or bad file is a
+/// startup error naming it (see [`crate::tls`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SecurityLayer {
     /// Plain HTTP.
     #[default]
     None,
+    /// TLS (rustls) on every listener, with ALPN `http/1.1`.
+    Tls(TlsConfig),
 }
 
 /// What a second SIGTERM/SIGINT does while a drain is running.
@@ -219,12 +244,16 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
-    /// `SERVER_STARTER_PORT` when it is set, otherwise bind `hostname:port` (default).
+    /// The first source present, in this order: systemd (`LISTEN_PID` names
+    /// this process), Server::Starter (`SERVER_STARTER_PORT` is set), then
+    /// binding [`ListenConfig::bind`] (default).
     #[default]
     Auto,
+    /// Require systemd socket activation: `LISTEN_PID` must name this process.
+    Systemd,
     /// Require `SERVER_STARTER_PORT`; its absence is a startup error.
     ServerStarter,
-    /// Always bind `hostname:port`, even under a supervisor (logged as a warning).
+    /// Always bind, even under a supervisor (logged as a warning).
     Bind,
 }
 
@@ -236,8 +265,22 @@ pub struct ListenConfig {
     /// The source of sockets (default `auto`).
     pub source: Source,
     /// Which inherited sockets to serve, by port (`"8080"`), host and port
-    /// (`"127.0.0.1:8080"`, `"[::1]:8080"`) or unix path; empty means all.
+    /// (`"127.0.0.1:8080"`, `"[::1]:8080"`), unix path (`"/run/app.sock"`), or
+    /// systemd name (`"web"`, a word without `:` or `/`); empty means all.
     pub inherit: Vec<Selector>,
+    /// What to bind when no supervisor passes sockets: `"host:port"` or a unix
+    /// socket path (containing `/`). Empty (the default) means `http.hostname:http.port`.
+    pub bind: Vec<BindAddress>,
+    /// Permission bits for unix sockets we bind (`0o660`, say); unset leaves
+    /// what the umask gives. Inherited sockets are never changed.
+    pub unix_mode: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for BindAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        BindAddress::from_str(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl<'de> Deserialize<'de> for Selector {
@@ -251,6 +294,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Source::Auto => "auto",
+            Source::Systemd => "systemd",
             Source::ServerStarter => "server-starter",
             Source::Bind => "bind",
         })
@@ -289,7 +333,9 @@ body_limit = 10
 repeat_signal = "ignore"
 [listen]
 source = "server-starter"
-inherit = ["9090", "127.0.0.1:9091", "/run/app.sock"]
+inherit = ["9090", "127.0.0.1:9091", "/run/app.sock", "web"]
+bind = ["[::1]:9090", "/run/app/app.sock"]
+unix_mode = 0o660
 "#,
             "t",
         )
@@ -301,7 +347,24 @@ inherit = ["9090", "127.0.0.1:9091", "/run/app.sock"]
         assert_eq!(c.http.drain_linger, Duration::from_secs(1));
         assert_eq!(c.http.repeat_signal, RepeatSignal::Ignore);
         assert_eq!(c.listen.source, Source::ServerStarter);
-        assert_eq!(c.listen.inherit.len(), 3);
+        assert_eq!(c.listen.inherit.len(), 4);
+        assert_eq!(c.listen.inherit[3], Selector::Name("web".into()));
+        assert_eq!(
+            c.listen.bind[1],
+            BindAddress::Unix("/run/app/app.sock".into())
+        );
+        assert_eq!(c.listen.unix_mode, Some(0o660));
+        let c = Config::from_toml(
+            "[http.security_layer.tls]\ncertificate_chain = \"c.pem\"\nprivate_key = \"k.pem\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.http.security_layer,
+            SecurityLayer::Tls(TlsConfig::new("c.pem", "k.pem"))
+        );
+        let c = Config::from_toml("[listen]\nsource = \"systemd\"\n", "t").unwrap();
+        assert_eq!(c.listen.source, Source::Systemd);
     }
 
     #[test]
@@ -310,10 +373,22 @@ inherit = ["9090", "127.0.0.1:9091", "/run/app.sock"]
             ("[http]\nprot = 1\n", "line 2", "unknown field `prot`"),
             ("[http]\nport = \"x\"\n", "line 2", "invalid type"),
             ("[http]\nport = 70000\n", "line 2", ""),
+            ("[http]\nsecurity_layer = \"tls\"\n", "line 2", ""),
             (
-                "[http]\nsecurity_layer = \"tls\"\n",
+                "[http]\nsecurity_layer = \"ssl\"\n",
                 "line 2",
-                "unknown variant `tls`",
+                "unknown variant `ssl`",
+            ),
+            (
+                "[http.security_layer.tls]\ncertificate_chain = \"c.pem\"\n",
+                "line 1",
+                "missing field `private_key`",
+            ),
+            ("[listen]\nbind = [\"8080\"]\n", "line 2", "bare port"),
+            (
+                "[listen]\nunix_mode = 660\n",
+                "",
+                "0o1224 is not a permission mode",
             ),
             ("[http]\nshutdown_timeout = \"soon\"\n", "line 2", ""),
             ("server = \"\"\n", "", "`server` is empty"),

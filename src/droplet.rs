@@ -150,6 +150,14 @@ impl Droplet {
         for l in &listeners {
             log::info!("{identity}: listening on {l}");
         }
+        // Socket files we bound are removed when serving ends, however it ends.
+        let _created = RemoveOnDrop(
+            listeners
+                .iter()
+                .filter_map(Listener::created_path)
+                .cloned()
+                .collect(),
+        );
         let server = factory.make_server(&self.config.http, listeners)?;
         let shutdown = trigger.subscribe();
         let ctx = ServeContext::new(self.responder.clone(), shutdown.clone(), identity);
@@ -170,6 +178,18 @@ impl Droplet {
         }
         trigger.close();
         Ok(outcome)
+    }
+}
+
+/// Removes the unix socket files this process bound when dropped. Inherited
+/// paths are never in it.
+struct RemoveOnDrop(Vec<listener::CreatedPath>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for created in &self.0 {
+            created.remove();
+        }
     }
 }
 

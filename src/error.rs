@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Inherit,
     /// Binding a socket ourselves failed.
     Bind,
+    /// A TLS certificate chain or private key is missing or unusable.
+    Tls,
     /// A route could not be registered.
     Route,
     /// The server failed while starting or serving.

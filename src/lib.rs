@@ -40,6 +40,7 @@ mod router;
 mod server;
 pub mod shutdown;
 pub mod signal;
+pub mod tls;
 
 pub use config::{Config, ListenConfig, RepeatSignal, SecurityLayer, ServerConfig, Source};
 pub use drain::{Connections, DrainControl, DrainPlan};

@@ -69,12 +69,21 @@ fn set_flags(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// What [`check`] learnt about a usable fd.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// An internet (TCP) socket, rather than a unix one.
+    pub(crate) is_inet: bool,
+    /// Its local address.
+    pub(crate) local: socket2::SockAddr,
+}
+
 /// Checks that `fd` is an open, listening stream socket of a known family,
-/// without changing anything. Returns whether it is an internet (TCP) socket.
+/// without changing anything.
 ///
 /// # Safety
 /// `fd` must not be closed by another thread while this runs.
-pub(crate) unsafe fn check(fd: RawFd) -> Result<bool, Refusal> {
+pub(crate) unsafe fn check(fd: RawFd) -> Result<Checked, Refusal> {
     // SAFETY: F_GETFD only reads the descriptor table entry.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(Refusal::NotOpen);
@@ -118,7 +127,7 @@ pub(crate) unsafe fn check(fd: RawFd) -> Result<bool, Refusal> {
     if !is_inet && domain != Domain::UNIX {
         return Err(Refusal::Family(format!("{}", i32::from(domain))));
     }
-    Ok(is_inet)
+    Ok(Checked { is_inet, local })
 }
 
 /// Checks `fd` as [`check`] does, sets `FD_CLOEXEC` and `O_NONBLOCK` on it, and
@@ -132,7 +141,7 @@ pub(crate) unsafe fn check(fd: RawFd) -> Result<bool, Refusal> {
 /// owns it. Call this at most once per fd.
 pub(crate) unsafe fn adopt(fd: RawFd) -> Result<ListenSocket, Refusal> {
     // SAFETY: nothing else owns the fd (caller's contract), so nothing closes it meanwhile.
-    let is_inet = unsafe { check(fd) }?;
+    let is_inet = unsafe { check(fd) }?.is_inet;
     set_flags(fd).map_err(Refusal::Flags)?;
     // SAFETY: the fd is open, is a listening stream socket, and the caller
     // guarantees nothing else owns it; from here the OwnedFd is its only owner.

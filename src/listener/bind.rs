@@ -1,11 +1,191 @@
-//! Binding a listener ourselves, when no supervisor passes one.
+//! Binding listeners ourselves, when no supervisor passes them: TCP, and unix
+//! sockets with a mode, whose paths are removed again when the server stops.
 
+use std::fmt;
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::starter::{classify, StarterKey};
 use super::{ListenSocket, Listener, Origin};
 use crate::error::{Error, ErrorKind};
+
+/// One address to bind (an entry of `[listen] bind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddress {
+    /// `host:port` or `[v6]:port`.
+    Tcp {
+        /// Host name or address, without brackets.
+        host: String,
+        /// Port (0 for any free port).
+        port: u16,
+    },
+    /// A unix socket path (any text containing `/`: `/run/app.sock`, `./app.sock`).
+    Unix(PathBuf),
+}
+
+impl FromStr for BindAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.contains('/') {
+            return Ok(BindAddress::Unix(PathBuf::from(s)));
+        }
+        match classify(s) {
+            StarterKey::HostPort { host, port } => Ok(BindAddress::Tcp { host, port }),
+            StarterKey::Port(port) => Err(format!(
+                "bind address {s:?} is a bare port; write host:port, like 127.0.0.1:{port} or [::]:{port}"
+            )),
+            StarterKey::Path(_) => Err(format!(
+                "bind address {s:?} is neither host:port nor a unix path (a path contains '/', like ./app.sock)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BindAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindAddress::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            BindAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+            BindAddress::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Binds `address`: TCP with [`bind_tcp`], a unix path with [`bind_unix`].
+///
+/// # Errors
+/// As those functions.
+pub fn bind(
+    address: &BindAddress,
+    backlog: u32,
+    unix_mode: Option<u32>,
+) -> Result<Listener, Error> {
+    match address {
+        BindAddress::Tcp { host, port } => bind_tcp(host, *port, backlog),
+        BindAddress::Unix(path) => bind_unix(path, unix_mode, backlog),
+    }
+}
+
+/// A socket file this process created, removed when the server stops if it
+/// is still the same file (a newer process may have replaced it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreatedPath {
+    path: PathBuf,
+    /// Device, inode and change time: inode numbers are reused at once on
+    /// some file systems, so the change time tells a newer file apart.
+    identity: (u64, u64, i64, i64),
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64, i64, i64) {
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+}
+
+impl CreatedPath {
+    fn of(path: &Path) -> io::Result<Self> {
+        let meta = std::fs::symlink_metadata(path)?;
+        Ok(CreatedPath {
+            path: path.to_owned(),
+            identity: identity(&meta),
+        })
+    }
+
+    /// Removes the file if it is still the socket we created and nothing
+    /// accepts on it (ours is closed by then; a newer process's is not).
+    pub(crate) fn remove(&self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if identity(&meta) == self.identity && !accepting(&self.path) => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    log::warn!("cannot remove unix socket {}: {e}", self.path.display());
+                }
+            }
+            _ => log::debug!(
+                "unix socket {} was replaced or removed; left as it is",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+/// Whether a process accepts connections on the unix socket at `path`.
+fn accepting(path: &Path) -> bool {
+    UnixStream::connect(path).is_ok()
+}
+
+/// Binds a unix stream socket at `path`, sets its mode, and listens.
+///
+/// A socket file left at `path` by a process that is gone (nothing accepts on
+/// it) is replaced; a socket someone still accepts on is an error, and so is
+/// any other kind of file, which is never removed. With `mode`, the
+/// permissions are set before `listen`, so no client connects earlier.
+///
+/// # Errors
+/// [`ErrorKind::Bind`] naming the path.
+pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listener, Error> {
+    let shown = path.display();
+    let fail = |what: &str, e: io::Error| {
+        Error::new(
+            ErrorKind::Bind,
+            format!("cannot {what} unix socket {shown}"),
+        )
+        .with_source(e)
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(Error::new(
+                ErrorKind::Bind,
+                format!("cannot bind unix socket {shown}: the path exists and is not a socket (left as it is)"),
+            ));
+        }
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_probe) => {
+                return Err(Error::new(
+                    ErrorKind::Bind,
+                    format!("cannot bind unix socket {shown}: another process is accepting on it"),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                log::info!("removing stale unix socket {shown} (nothing accepts on it)");
+                std::fs::remove_file(path).map_err(|e| fail("remove the stale", e))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail("probe the existing", e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("inspect the path of", e)),
+    }
+    let addr = SockAddr::unix(path).map_err(|e| fail("make an address for", e))?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| fail("create", e))?;
+    socket.bind(&addr).map_err(|e| fail("bind", e))?;
+    // From here the file is ours (we just bound it): on failure, remove it.
+    let abandon = |e: Error| {
+        let _ = std::fs::remove_file(path);
+        e
+    };
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| abandon(fail(&format!("set mode {mode:#o} on"), e)))?;
+    }
+    // Recorded after the mode is set, which changes the file's change time.
+    let created = CreatedPath::of(path).map_err(|e| abandon(fail("inspect the new", e)))?;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    socket
+        .listen(backlog)
+        .map_err(|e| abandon(fail("listen on", e)))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| abandon(fail("set O_NONBLOCK on", e)))?;
+    let mut listener = Listener::new(ListenSocket::Unix(socket.into()), Origin::Bound);
+    listener.created = Some(created);
+    Ok(listener)
+}
 
 /// Binds `host:port` (the first address `host` resolves to) with `SO_REUSEADDR`,
 /// listens with `backlog`, and returns a close-on-exec, non-blocking listener.
@@ -63,5 +243,91 @@ mod tests {
         assert_eq!(e.to_string(), format!("cannot bind 127.0.0.1:{port}"));
         let e = bind_tcp("no-such-host.invalid", 1, 16).unwrap_err();
         assert!(e.to_string().contains("no-such-host.invalid:1"), "{e}");
+    }
+
+    #[test]
+    fn bind_addresses_parse_or_explain() {
+        assert_eq!(
+            "127.0.0.1:80".parse::<BindAddress>().unwrap(),
+            BindAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            "[::]:80".parse::<BindAddress>().unwrap().to_string(),
+            "[::]:80"
+        );
+        assert_eq!(
+            "./app.sock".parse::<BindAddress>().unwrap(),
+            BindAddress::Unix("./app.sock".into())
+        );
+        let e = "8080".parse::<BindAddress>().unwrap_err();
+        assert!(e.contains("bare port"), "{e}");
+        let e = "app.sock".parse::<BindAddress>().unwrap_err();
+        assert!(e.contains("./app.sock"), "{e}");
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn unix_socket_gets_its_mode_and_is_removed_only_while_it_is_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.sock");
+        let l = bind_unix(&path, Some(0o640), 8).unwrap();
+        assert_eq!(mode_of(&path), 0o640);
+        assert_eq!(l.local_addr_text(), format!("unix:{}", path.display()));
+        UnixStream::connect(&path).expect("listening");
+        let created = l.created_path().unwrap().clone();
+        drop(l);
+        created.remove();
+        assert!(!path.exists());
+
+        // A file that replaced ours is not removed.
+        let l = bind_unix(&path, None, 8).unwrap();
+        let created = l.created_path().unwrap().clone();
+        drop(l);
+        std::fs::remove_file(&path).unwrap();
+        let newer = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        created.remove();
+        assert!(path.exists(), "a newer socket at the path is left alone");
+        drop(newer);
+    }
+
+    #[test]
+    fn unix_bind_replaces_stale_sockets_and_refuses_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        assert!(stale.exists());
+        let l = bind_unix(&stale, None, 8).unwrap();
+        UnixStream::connect(&stale).expect("the new socket listens");
+        drop(l);
+
+        let live = dir.path().join("live.sock");
+        let _live = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let e = bind_unix(&live, None, 8).unwrap_err();
+        assert!(
+            e.to_string().contains("another process is accepting"),
+            "{e}"
+        );
+        UnixStream::connect(&live).expect("the live socket is untouched");
+
+        let file = dir.path().join("data.txt");
+        std::fs::write(&file, "keep me").unwrap();
+        let e = bind_unix(&file, None, 8).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot bind unix socket {}: the path exists and is not a socket (left as it is)",
+                file.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+        let e = bind_unix(&dir.path().join("no/such/dir.sock"), None, 8).unwrap_err();
+        assert!(e.to_string().starts_with("cannot bind unix socket"), "{e}");
     }
 }

@@ -2,15 +2,23 @@
 //!
 //! Sources, in the order [`Source::Auto`] tries them:
 //!
-//! 1. **Server::Starter**: `SERVER_STARTER_PORT` (`8080=4;/run/app.sock=5`). Each
-//!    selected fd is checked (socket, stream, listening, known family), made
-//!    close-on-exec and non-blocking, and adopted exactly once. An fd that is not
-//!    selected is left alone. A present but empty value means "supervised, no
-//!    sockets", which is an error for a server rather than a reason to bind.
-//! 2. **Plain bind** of `hostname:port` with `SO_REUSEADDR` and the configured backlog.
+//! 1. **systemd socket activation**: `LISTEN_PID` names this process;
+//!    `LISTEN_FDS` sockets from fd 3, named by `LISTEN_FDNAMES`. Variables
+//!    whose `LISTEN_PID` names another process were meant for a parent and are
+//!    ignored (their fds are left alone).
+//! 2. **Server::Starter**: `SERVER_STARTER_PORT` (`8080=4;/run/app.sock=5`). A
+//!    present but empty value means "supervised, no sockets", which is an
+//!    error for a server rather than a reason to bind.
+//! 3. **Plain bind** of `[listen] bind` (default `http.hostname:http.port`):
+//!    TCP with `SO_REUSEADDR`, unix sockets with `[listen] unix_mode`.
 //!
-//! Under a supervisor nothing is bound silently: with [`Source::Auto`] the
-//! inherited sockets are the only ones served.
+//! `[listen] source` forces one of them. Under a supervisor nothing is bound
+//! silently: with [`Source::Auto`] the inherited sockets are the only ones
+//! served. Every inherited fd that is selected is checked (socket, stream,
+//! listening, known family) before any is adopted, then made close-on-exec
+//! (so child processes of the app never hold it) and non-blocking, and adopted
+//! exactly once. An fd that is not selected is left as it was. The
+//! environment is read once ([`Inheritance::from_env`]) and never changed.
 //!
 //! Note: `O_NONBLOCK` belongs to the open file description, which the
 //! supervisor and sibling generations share; it is harmless for polling
@@ -18,22 +26,30 @@
 
 mod adopt;
 mod bind;
+mod inherit;
+mod select;
 mod starter;
+mod systemd;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
-use std::str::FromStr;
 
 use crate::config::{ListenConfig, ServerConfig, Source};
 use crate::error::{Error, ErrorKind};
 
-pub use bind::bind_tcp;
+pub(crate) use bind::CreatedPath;
+pub use bind::{bind, bind_tcp, bind_unix, BindAddress};
+use inherit::{inherit_starter, inherit_systemd};
+pub use select::Selector;
 pub use starter::{
     parse_generation, parse_server_starter_port, StarterEntry, StarterKey,
     SERVER_STARTER_GENERATION, SERVER_STARTER_PORT,
+};
+pub use systemd::{
+    parse_listen_fds, Activation, SystemdEntry, SystemdVars, LISTEN_FDNAMES, LISTEN_FDS,
+    LISTEN_FDS_START, LISTEN_PID,
 };
 
 /// A listening socket of a supported kind, as a std type.
@@ -50,6 +66,13 @@ pub enum ListenSocket {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Origin {
+    /// Passed by systemd socket activation (`LISTEN_FDS`).
+    Systemd {
+        /// The fd number.
+        fd: RawFd,
+        /// Its `LISTEN_FDNAMES` name, if names were passed.
+        name: Option<String>,
+    },
     /// Inherited through `SERVER_STARTER_PORT`.
     ServerStarter {
         /// The entry's key.
@@ -66,12 +89,22 @@ pub enum Origin {
 pub struct Listener {
     socket: ListenSocket,
     origin: Origin,
+    created: Option<CreatedPath>,
 }
 
 impl Listener {
     /// Wraps a socket the caller created (for embedding and tests).
     pub fn new(socket: ListenSocket, origin: Origin) -> Self {
-        Listener { socket, origin }
+        Listener {
+            socket,
+            origin,
+            created: None,
+        }
+    }
+
+    /// The socket file this process created for it, to remove when serving ends.
+    pub(crate) fn created_path(&self) -> Option<&CreatedPath> {
+        self.created.as_ref()
     }
 
     /// Where it came from.
@@ -133,65 +166,16 @@ impl fmt::Display for Listener {
                     "{addr} (inherited fd {fd}, {SERVER_STARTER_PORT} key {key:?})"
                 )
             }
-            Origin::Bound => write!(f, "{addr} (bound by this process)"),
-        }
-    }
-}
-
-/// Picks inherited sockets by their `SERVER_STARTER_PORT` key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selector {
-    /// Every entry on this port (`"8080"` matches `8080` and `127.0.0.1:8080`).
-    Port(u16),
-    /// The entry for this host and port (`"127.0.0.1:8080"`, `"[::1]:8080"`).
-    HostPort {
-        /// Host, without brackets.
-        host: String,
-        /// Port.
-        port: u16,
-    },
-    /// The entry for this unix socket path.
-    Path(PathBuf),
-}
-
-impl FromStr for Selector {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("an inherit selector is empty; give a port, host:port or path".to_owned());
-        }
-        Ok(match starter::classify(s) {
-            StarterKey::Port(p) => Selector::Port(p),
-            StarterKey::HostPort { host, port } => Selector::HostPort { host, port },
-            StarterKey::Path(p) => Selector::Path(p),
-        })
-    }
-}
-
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Selector::Port(p) => write!(f, "{p}"),
-            Selector::HostPort { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Selector::HostPort { host, port } => write!(f, "{host}:{port}"),
-            Selector::Path(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-impl Selector {
-    /// Whether this selector picks `entry`.
-    pub fn matches(&self, entry: &StarterEntry) -> bool {
-        match (self, entry.parsed_key()) {
-            (Selector::Port(want), StarterKey::Port(p)) => *want == p,
-            (Selector::Port(want), StarterKey::HostPort { port, .. }) => *want == port,
-            (Selector::HostPort { host, port }, StarterKey::HostPort { host: h, port: p }) => {
-                *port == p && starter::same_host(host, &h)
+            Origin::Systemd {
+                fd,
+                name: Some(name),
+            } => {
+                write!(f, "{addr} (inherited fd {fd} from systemd, name {name:?})")
             }
-            (Selector::Path(want), StarterKey::Path(p)) => *want == p,
-            _ => false,
+            Origin::Systemd { fd, name: None } => {
+                write!(f, "{addr} (inherited fd {fd} from systemd)")
+            }
+            Origin::Bound => write!(f, "{addr} (bound by this process)"),
         }
     }
 }
@@ -201,15 +185,27 @@ impl Selector {
 pub struct Inheritance {
     /// The raw `SERVER_STARTER_PORT`, if set.
     pub server_starter_port: Option<String>,
+    /// The raw systemd variables.
+    pub systemd: SystemdVars,
+    /// This process's pid when the variables were read (compared with `LISTEN_PID`).
+    pub pid: u32,
 }
 
 impl Inheritance {
     /// Reads the supervisor variables from the process environment. Call it once,
-    /// in `main`, before other threads start.
+    /// in `main`, before other threads start. Nothing is removed from the
+    /// environment: `LISTEN_PID` already keeps child processes from taking
+    /// systemd's variables as theirs.
     pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         Inheritance {
-            server_starter_port: std::env::var_os(SERVER_STARTER_PORT)
-                .map(|v| v.to_string_lossy().into_owned()),
+            server_starter_port: var(SERVER_STARTER_PORT),
+            systemd: SystemdVars {
+                listen_pid: var(LISTEN_PID),
+                listen_fds: var(LISTEN_FDS),
+                listen_fdnames: var(LISTEN_FDNAMES),
+            },
+            pid: std::process::id(),
         }
     }
 }
@@ -218,142 +214,104 @@ impl Inheritance {
 ///
 /// # Errors
 /// [`ErrorKind::Inherit`] for a malformed variable, an unusable fd (naming the
-/// variable and the fd), or selectors that match nothing; [`ErrorKind::Bind`]
-/// when binding fails. Nothing inherited is closed on error.
+/// variable and the fd), a forced source that is absent, or selectors that
+/// match nothing; [`ErrorKind::Bind`] when binding fails. Nothing inherited is
+/// closed or changed on error.
 pub fn resolve(
     inheritance: &Inheritance,
     listen: &ListenConfig,
     server: &ServerConfig,
 ) -> Result<Vec<Listener>, Error> {
-    match (listen.source, &inheritance.server_starter_port) {
-        (Source::Auto | Source::ServerStarter, Some(value)) => inherit(value, &listen.inherit),
-        (Source::ServerStarter, None) => Err(Error::new(
-            ErrorKind::Inherit,
-            format!("{SERVER_STARTER_PORT} is not set, but [listen] source = \"server-starter\" requires it"),
-        )),
-        (Source::Bind, Some(_)) => {
-            log::warn!(
-                "{SERVER_STARTER_PORT} is set but [listen] source = \"bind\": binding {}:{} instead of using the supervisor's sockets",
-                server.hostname,
-                server.port
-            );
-            Ok(vec![bind_tcp(&server.hostname, server.port, server.backlog)?])
+    let inherit_error = |message: String| Error::new(ErrorKind::Inherit, message);
+    let starter = inheritance.server_starter_port.as_deref();
+    match listen.source {
+        Source::Systemd => match parse_listen_fds(&inheritance.systemd, inheritance.pid)? {
+            Activation::Ours(entries) => inherit_systemd(&entries, &listen.inherit),
+            Activation::Absent => Err(inherit_error(format!(
+                "{LISTEN_PID} is not set, but [listen] source = \"systemd\" requires socket activation"
+            ))),
+            Activation::OtherProcess { pid } => Err(inherit_error(format!(
+                "{LISTEN_PID} is {pid}, not this process ({}), but [listen] source = \"systemd\" requires socket activation",
+                inheritance.pid
+            ))),
+        },
+        Source::ServerStarter => match starter {
+            Some(value) => inherit_starter(value, &listen.inherit),
+            None => Err(inherit_error(format!(
+                "{SERVER_STARTER_PORT} is not set, but [listen] source = \"server-starter\" requires it"
+            ))),
+        },
+        Source::Bind => {
+            if starter.is_some() || inheritance.systemd.listen_pid.is_some() {
+                log::warn!(
+                    "supervisor variables are set but [listen] source = \"bind\": binding instead of using the supervisor's sockets"
+                );
+            }
+            bind_all(listen, server)
         }
-        (Source::Auto | Source::Bind, None) => {
-            Ok(vec![bind_tcp(&server.hostname, server.port, server.backlog)?])
-        }
+        Source::Auto => match parse_listen_fds(&inheritance.systemd, inheritance.pid)? {
+            Activation::Ours(entries) => {
+                if starter.is_some() {
+                    log::warn!("{SERVER_STARTER_PORT} is ignored: systemd socket activation comes first");
+                }
+                inherit_systemd(&entries, &listen.inherit)
+            }
+            other => {
+                if let Activation::OtherProcess { pid } = other {
+                    log::info!(
+                        "{LISTEN_PID} is {pid}, not this process ({}): those sockets are not ours",
+                        inheritance.pid
+                    );
+                }
+                match starter {
+                    Some(value) => inherit_starter(value, &listen.inherit),
+                    None => bind_all(listen, server),
+                }
+            }
+        },
     }
 }
 
-fn inherit(value: &str, selectors: &[Selector]) -> Result<Vec<Listener>, Error> {
-    let entries = parse_server_starter_port(value)?;
-    if entries.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Inherit,
-            format!("{SERVER_STARTER_PORT} is set but empty: the supervisor passed no sockets, and handover does not bind its own under a supervisor"),
-        ));
+/// Binds every `[listen] bind` address, or `hostname:port` when there is none.
+fn bind_all(listen: &ListenConfig, server: &ServerConfig) -> Result<Vec<Listener>, Error> {
+    if listen.bind.is_empty() {
+        return Ok(vec![bind_tcp(
+            &server.hostname,
+            server.port,
+            server.backlog,
+        )?]);
     }
-    for selector in selectors {
-        if !entries.iter().any(|e| selector.matches(e)) {
-            let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
-            return Err(Error::new(
-                ErrorKind::Inherit,
-                format!(
-                    "{SERVER_STARTER_PORT}: [listen] inherit selector {:?} matches no entry (keys: {})",
-                    selector.to_string(),
-                    keys.join(", ")
-                ),
-            ));
+    let mut listeners: Vec<Listener> = Vec::with_capacity(listen.bind.len());
+    for address in &listen.bind {
+        match bind(address, server.backlog, listen.unix_mode) {
+            Ok(listener) => listeners.push(listener),
+            Err(e) => {
+                let created: Vec<CreatedPath> = listeners
+                    .iter()
+                    .filter_map(Listener::created_path)
+                    .cloned()
+                    .collect();
+                // Closed first: a socket file is removed only once nothing accepts on it.
+                drop(listeners);
+                for path in created {
+                    path.remove();
+                }
+                return Err(e);
+            }
         }
-    }
-    let chosen: Vec<&StarterEntry> = entries
-        .iter()
-        .filter(|e| selectors.is_empty() || selectors.iter().any(|s| s.matches(e)))
-        .collect();
-    // Check every chosen fd before adopting any, so an error leaves all of them untouched.
-    for entry in &chosen {
-        if let Err(refusal) = check_only(entry.fd) {
-            return Err(refusal_error(entry, &refusal));
-        }
-    }
-    let mut listeners = Vec::with_capacity(chosen.len());
-    for entry in chosen {
-        // SAFETY: the parser rejected duplicate fds, so each fd is adopted once;
-        // the fds come from our supervisor and nothing else in this process owns them.
-        let socket = unsafe { adopt::adopt(entry.fd) }.map_err(|r| refusal_error(entry, &r))?;
-        listeners.push(Listener {
-            socket,
-            origin: Origin::ServerStarter {
-                key: entry.key.clone(),
-                fd: entry.fd,
-            },
-        });
     }
     Ok(listeners)
-}
-
-/// Runs the checks of [`adopt::adopt`] without taking ownership or changing flags.
-fn check_only(fd: RawFd) -> Result<(), adopt::Refusal> {
-    // SAFETY: fds named by SERVER_STARTER_PORT are owned by no object of ours
-    // yet, so no other thread closes them while they are checked.
-    unsafe { adopt::check(fd) }.map(|_| ())
-}
-
-fn refusal_error(entry: &StarterEntry, refusal: &adopt::Refusal) -> Error {
-    Error::new(
-        ErrorKind::Inherit,
-        format!(
-            "{SERVER_STARTER_PORT}: fd {} (key {:?}) {refusal}",
-            entry.fd, entry.key
-        ),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(key: &str) -> StarterEntry {
-        StarterEntry {
-            key: key.to_owned(),
-            fd: 9,
-        }
-    }
-
-    #[test]
-    fn selectors_match_keys() {
-        let cases = [
-            ("8080", "8080", true),
-            ("8080", "127.0.0.1:8080", true),
-            ("8080", "[::1]:8080", true),
-            ("8080", "8081", false),
-            ("8080", "/run/8080", false),
-            ("127.0.0.1:8080", "127.0.0.1:8080", true),
-            ("127.0.0.1:8080", "8080", false),
-            ("127.0.0.1:8080", "127.0.0.2:8080", false),
-            ("[::1]:8080", "[0:0:0:0:0:0:0:1]:8080", true),
-            ("localhost:8080", "LOCALHOST:8080", true),
-            ("/run/app.sock", "/run/app.sock", true),
-            ("/run/app.sock", "/run/other.sock", false),
-        ];
-        for (sel, key, want) in cases {
-            let s: Selector = sel.parse().unwrap();
-            assert_eq!(s.matches(&entry(key)), want, "{sel} vs {key}");
-        }
-    }
-
-    #[test]
-    fn selector_round_trips_through_display() {
-        for text in ["8080", "127.0.0.1:80", "[::1]:80", "/run/a.sock"] {
-            assert_eq!(text.parse::<Selector>().unwrap().to_string(), text);
-        }
-        assert!("".parse::<Selector>().is_err());
-    }
-
     #[test]
     fn empty_variable_is_an_error_not_a_bind() {
         let inh = Inheritance {
             server_starter_port: Some(String::new()),
+            ..Inheritance::default()
         };
         let e = resolve(&inh, &ListenConfig::default(), &ServerConfig::default()).unwrap_err();
         assert!(e.to_string().contains("set but empty"), "{e}");
@@ -363,6 +321,7 @@ mod tests {
     fn selector_matching_nothing_is_an_error() {
         let inh = Inheritance {
             server_starter_port: Some("8080=1000".into()),
+            ..Inheritance::default()
         };
         let listen = ListenConfig {
             inherit: vec!["9090".parse().unwrap()],
@@ -399,5 +358,84 @@ mod tests {
         assert_eq!(ls.len(), 1);
         assert_eq!(ls[0].origin(), &Origin::Bound);
         assert!(ls[0].tcp_addr().unwrap().ip().is_loopback());
+    }
+
+    fn systemd(pid: &str, fds: &str) -> Inheritance {
+        Inheritance {
+            systemd: SystemdVars {
+                listen_pid: Some(pid.into()),
+                listen_fds: Some(fds.into()),
+                listen_fdnames: None,
+            },
+            pid: 4242,
+            ..Inheritance::default()
+        }
+    }
+
+    fn local_server() -> ServerConfig {
+        ServerConfig {
+            port: 0,
+            ..ServerConfig::default()
+        }
+    }
+
+    #[test]
+    fn systemd_comes_first_and_its_errors_are_startup_errors() {
+        let listen = ListenConfig::default();
+        // Meant for us and malformed: an error, even with SERVER_STARTER_PORT set.
+        let mut inh = systemd("4242", "x");
+        inh.server_starter_port = Some("8080=1000".into());
+        let e = resolve(&inh, &listen, &local_server()).unwrap_err();
+        assert!(e.to_string().starts_with("LISTEN_FDS: \"x\""), "{e}");
+        // Meant for another process: ignored, Server::Starter is next.
+        let mut inh = systemd("1", "x");
+        inh.server_starter_port = Some("8080=1000".into());
+        let e = resolve(&inh, &listen, &local_server()).unwrap_err();
+        assert!(
+            e.to_string().contains("fd 1000 (key \"8080\") is not open"),
+            "{e}"
+        );
+        // Neither: bind.
+        let ls = resolve(&systemd("1", "2"), &listen, &local_server()).unwrap();
+        assert_eq!(ls[0].origin(), &Origin::Bound);
+    }
+
+    #[test]
+    fn forcing_systemd_without_activation_is_an_error() {
+        let listen = ListenConfig {
+            source: Source::Systemd,
+            ..ListenConfig::default()
+        };
+        let e = resolve(&Inheritance::default(), &listen, &local_server()).unwrap_err();
+        assert!(e.to_string().contains("LISTEN_PID is not set"), "{e}");
+        let e = resolve(&systemd("1", "1"), &listen, &local_server()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("LISTEN_PID is 1, not this process (4242)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_bind_list_removes_the_sockets_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.sock");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen = ListenConfig {
+            bind: vec![
+                BindAddress::Unix(first.clone()),
+                BindAddress::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: taken.local_addr().unwrap().port(),
+                },
+            ],
+            ..ListenConfig::default()
+        };
+        let e = resolve(&Inheritance::default(), &listen, &local_server()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Bind);
+        assert!(
+            !first.exists(),
+            "the socket bound before the failure is removed"
+        );
     }
 }

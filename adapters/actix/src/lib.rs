@@ -31,8 +31,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::App;
 use handover::{
-    Connections, Error, ErrorKind, Listener, Outcome, SecurityLayer, ServeContext, Server,
-    ServerConfig, ServerFactory,
+    Connections, Error, ErrorKind, ListenSocket, Listener, Outcome, SecurityLayer, ServeContext,
+    Server, ServerConfig, ServerFactory,
 };
 
 /// Makes actix-web servers; registered under the name `"actix"`.
@@ -61,20 +61,43 @@ impl ServerFactory for ActixFactory {
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        check(config, &listeners)?;
+        let tls = prepare(config, &listeners)?;
         Ok(Box::new(server::ActixServer::new(
             config.clone(),
             listeners,
+            tls,
         )))
     }
 }
 
-fn check(config: &ServerConfig, listeners: &[Listener]) -> Result<(), Error> {
+/// Checks what the server is asked to do and loads the TLS files, so that
+/// every problem is a startup error.
+fn prepare(
+    config: &ServerConfig,
+    listeners: &[Listener],
+) -> Result<Option<rustls::ServerConfig>, Error> {
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    match config.security_layer {
-        SecurityLayer::None => Ok(()),
+    match &config.security_layer {
+        SecurityLayer::None => Ok(None),
+        SecurityLayer::Tls(tls) => {
+            if let Some(unix) = listeners
+                .iter()
+                .find(|l| matches!(l.socket(), ListenSocket::Unix(_)))
+            {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "actix: TLS on the unix socket {unix} is not supported (actix-web serves unix sockets as plain HTTP only); use server = \"hyper\" or TCP listeners"
+                    ),
+                ));
+            }
+            let mut tls = handover::tls::server_config(tls)?;
+            // actix-web puts its own protocols (http/1.1) first and appends these.
+            tls.alpn_protocols.clear();
+            Ok(Some(tls))
+        }
         other => Err(Error::new(
             ErrorKind::Config,
             format!("actix: security layer {other:?} is not supported"),
@@ -150,10 +173,11 @@ where
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        check(config, &listeners)?;
+        let tls = prepare(config, &listeners)?;
         Ok(Box::new(NativeServer {
             config: config.clone(),
             listeners,
+            tls,
             make_app: self.make_app.clone(),
         }))
     }
@@ -162,6 +186,7 @@ where
 struct NativeServer<F> {
     config: ServerConfig,
     listeners: Vec<Listener>,
+    tls: Option<rustls::ServerConfig>,
     make_app: F,
 }
 
@@ -181,11 +206,13 @@ where
         let NativeServer {
             config,
             listeners,
+            tls,
             make_app,
         } = *self;
         server::block_on(server::serve(
             config,
             listeners,
+            tls,
             ctx,
             Connections::new(),
             make_app,

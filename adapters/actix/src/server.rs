@@ -20,11 +20,20 @@ use crate::convert;
 pub(crate) struct ActixServer {
     config: ServerConfig,
     listeners: Vec<Listener>,
+    tls: Option<rustls::ServerConfig>,
 }
 
 impl ActixServer {
-    pub(crate) fn new(config: ServerConfig, listeners: Vec<Listener>) -> Self {
-        ActixServer { config, listeners }
+    pub(crate) fn new(
+        config: ServerConfig,
+        listeners: Vec<Listener>,
+        tls: Option<rustls::ServerConfig>,
+    ) -> Self {
+        ActixServer {
+            config,
+            listeners,
+            tls,
+        }
     }
 }
 
@@ -77,12 +86,13 @@ impl DrainControl for ActixControl {
     }
 }
 
-/// Serves the app `make_app` builds (once per worker) on `listeners`, then
-/// drains when handover says so. Every response carries `Connection: close`
-/// once the drain's linger has begun.
+/// Serves the app `make_app` builds (once per worker) on `listeners`, with
+/// TLS on each when `tls` is given, then drains when handover says so. Every
+/// response carries `Connection: close` once the drain's linger has begun.
 pub(crate) async fn serve<F, T, B>(
     config: ServerConfig,
     listeners: Vec<Listener>,
+    tls: Option<rustls::ServerConfig>,
     ctx: ServeContext,
     connections: Connections,
     make_app: F,
@@ -135,16 +145,21 @@ where
     if config.workers > 0 {
         builder = builder.workers(config.workers);
     }
+    if !config.request_timeout.is_zero() {
+        builder = builder.tls_handshake_timeout(config.request_timeout);
+    }
     let count = listeners.len();
     for listener in listeners {
         let shown = listener.to_string();
-        builder = match listener.into_socket() {
-            ListenSocket::Tcp(tcp) => builder.listen(tcp),
-            ListenSocket::Unix(unix) => builder.listen_uds(unix),
-            other => {
+        builder = match (listener.into_socket(), &tls) {
+            (ListenSocket::Tcp(tcp), None) => builder.listen(tcp),
+            (ListenSocket::Tcp(tcp), Some(tls)) => builder.listen_rustls_0_23(tcp, tls.clone()),
+            // `prepare` refused TLS with unix sockets.
+            (ListenSocket::Unix(unix), None) => builder.listen_uds(unix),
+            (other, _) => {
                 return Err(Error::new(
                     ErrorKind::Serve,
-                    format!("actix: cannot serve {other:?}"),
+                    format!("actix: cannot serve {other:?} with this security layer"),
                 ))
             }
         }
@@ -155,7 +170,8 @@ where
         handle: server.handle(),
     };
     let mut running = actix_rt::spawn(server);
-    ctx.ready(&format!("actix-web serving {count} listener(s)"));
+    let secure = if tls.is_some() { " with TLS" } else { "" };
+    ctx.ready(&format!("actix-web serving {count} listener(s){secure}"));
 
     let shutdown = ctx.shutdown().clone();
     if let Either::Left((result, _)) = select(&mut running, pin!(shutdown.draining())).await {
@@ -178,7 +194,11 @@ where
 
 impl Server for ActixServer {
     fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
-        let ActixServer { config, listeners } = *self;
+        let ActixServer {
+            config,
+            listeners,
+            tls,
+        } = *self;
         let state = AppState {
             responder: ctx.responder().clone(),
             body_limit: config.body_limit,
@@ -188,7 +208,14 @@ impl Server for ActixServer {
                 .app_data(web::Data::new(state.clone()))
                 .default_service(web::to(handle))
         };
-        block_on(serve(config, listeners, ctx, Connections::new(), make_app))
+        block_on(serve(
+            config,
+            listeners,
+            tls,
+            ctx,
+            Connections::new(),
+            make_app,
+        ))
     }
 }
 

@@ -45,18 +45,26 @@ use handover::{
     BoxError, Error, ErrorKind, Listener, SecurityLayer, Server, ServerConfig, ServerFactory,
 };
 use hyper::body::Incoming;
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
 
 use crate::service::NativeService;
 
 /// The name both factories are registered under.
 pub const NAME: &str = "hyper";
 
-fn check(config: &ServerConfig, listeners: &[Listener]) -> Result<(), Error> {
+/// Checks what the server is asked to do and loads the TLS files, so that
+/// every problem is a startup error.
+fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAcceptor>, Error> {
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
     }
-    match config.security_layer {
-        SecurityLayer::None => Ok(()),
+    match &config.security_layer {
+        SecurityLayer::None => Ok(None),
+        SecurityLayer::Tls(tls) => {
+            let tls = handover::tls::server_config(tls)?;
+            Ok(Some(TlsAcceptor::from(Arc::new(tls))))
+        }
         other => Err(Error::new(
             ErrorKind::Config,
             format!("hyper: security layer {other:?} is not supported"),
@@ -87,10 +95,11 @@ impl ServerFactory for HyperFactory {
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        check(config, &listeners)?;
+        let tls = prepare(config, &listeners)?;
         Ok(Box::new(server::HyperServer::new(
             config.clone(),
             listeners,
+            tls,
             convert::ResponderSource {
                 body_limit: config.body_limit,
             },
@@ -171,10 +180,11 @@ where
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        check(config, &listeners)?;
+        let tls = prepare(config, &listeners)?;
         Ok(Box::new(server::HyperServer::new(
             config.clone(),
             listeners,
+            tls,
             NativeService(self.service.clone()),
         )))
     }

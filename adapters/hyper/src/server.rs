@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_rustls::TlsAcceptor;
 
 use crate::service::{HttpService, Lingering};
 use crate::watchdog::{Progress, Watched};
@@ -39,14 +40,21 @@ pub(crate) trait ServiceSource: Send + 'static {
 pub(crate) struct HyperServer<S> {
     config: ServerConfig,
     listeners: Vec<Listener>,
+    tls: Option<TlsAcceptor>,
     service: S,
 }
 
 impl<S> HyperServer<S> {
-    pub(crate) fn new(config: ServerConfig, listeners: Vec<Listener>, service: S) -> Self {
+    pub(crate) fn new(
+        config: ServerConfig,
+        listeners: Vec<Listener>,
+        tls: Option<TlsAcceptor>,
+        service: S,
+    ) -> Self {
         HyperServer {
             config,
             listeners,
+            tls,
             service,
         }
     }
@@ -102,6 +110,8 @@ struct Shared<S> {
     connections: Connections,
     close_idle: watch::Receiver<bool>,
     idle: Option<Duration>,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Option<Duration>,
 }
 
 /// Resolves once `flag` is set (never, if its sender is gone without setting it).
@@ -121,6 +131,36 @@ async fn tick(interval: &mut Option<Interval>) {
     }
 }
 
+/// Serves one accepted connection, after its TLS handshake when there is TLS.
+async fn connection<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
+where
+    S: HttpService,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(acceptor) = shared.tls.clone() else {
+        return serve_connection(io, shared, counted).await;
+    };
+    let mut close_idle = shared.close_idle.clone();
+    let handshake = acceptor.accept(io);
+    let limit = shared.handshake_timeout;
+    let result = tokio::select! {
+        biased;
+        // A handshake still running when idle connections close has no request yet.
+        _ = closing(&mut close_idle) => return,
+        result = async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, handshake).await,
+                None => Ok(handshake.await),
+            }
+        } => result,
+    };
+    match result {
+        Ok(Ok(stream)) => serve_connection(stream, shared, counted).await,
+        Ok(Err(e)) => log::debug!("hyper: TLS handshake failed: {e}"),
+        Err(_) => log::debug!("hyper: TLS handshake took longer than {limit:?}"),
+    }
+}
+
 async fn serve_connection<S, I>(io: I, shared: Shared<S>, _counted: ConnectionGuard)
 where
     S: HttpService,
@@ -132,6 +172,7 @@ where
         connections,
         mut close_idle,
         idle,
+        ..
     } = shared;
     let progress = Progress::new();
     let service = Lingering {
@@ -192,7 +233,7 @@ async fn accept_loop<A, S>(
             Ok(io) => {
                 // Counted from the accept on, before the task first runs.
                 let counted = shared.connections.open();
-                tokio::spawn(serve_connection(io, shared.clone(), counted));
+                tokio::spawn(connection(io, shared.clone(), counted));
             }
             Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
             Err(e) => {
@@ -258,9 +299,11 @@ fn idle_period(config: &ServerConfig) -> Option<Duration> {
 async fn serve<S: ServiceSource>(
     config: ServerConfig,
     listeners: Vec<Listener>,
+    tls: Option<TlsAcceptor>,
     source: S,
     ctx: ServeContext,
 ) -> Result<Outcome, Error> {
+    let secure = if tls.is_some() { " with TLS" } else { "" };
     let service = source.service(&ctx);
     let connections = Connections::new();
     let (stop, stop_rx) = watch::channel(false);
@@ -271,6 +314,8 @@ async fn serve<S: ServiceSource>(
         connections: connections.clone(),
         close_idle: close_idle_rx,
         idle: idle_period(&config),
+        tls,
+        handshake_timeout: (!config.request_timeout.is_zero()).then_some(config.request_timeout),
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);
@@ -302,7 +347,7 @@ async fn serve<S: ServiceSource>(
         close_idle,
         loops: std::sync::Mutex::new(loops),
     };
-    ctx.ready(&format!("hyper serving {count} listener(s)"));
+    ctx.ready(&format!("hyper serving {count} listener(s){secure}"));
     ctx.shutdown().draining().await;
     Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
 }
@@ -312,6 +357,7 @@ impl<S: ServiceSource> Server for HyperServer<S> {
         let HyperServer {
             config,
             listeners,
+            tls,
             service,
         } = *self;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -322,7 +368,7 @@ impl<S: ServiceSource> Server for HyperServer<S> {
         let runtime = runtime
             .build()
             .map_err(|e| serve_error("cannot start the tokio runtime", e))?;
-        let outcome = runtime.block_on(serve(config, listeners, service, ctx));
+        let outcome = runtime.block_on(serve(config, listeners, tls, service, ctx));
         // Whatever is still running was cut by a forced stop: do not wait for it.
         runtime.shutdown_background();
         outcome

@@ -1,0 +1,183 @@
+//! Taking inherited sockets: selecting them, checking every selected fd, then
+//! adopting them, for systemd's `LISTEN_FDS` and `SERVER_STARTER_PORT`.
+
+use std::os::fd::RawFd;
+
+use super::select::Candidate;
+use super::{
+    adopt, parse_server_starter_port, Listener, Origin, Selector, StarterEntry, StarterKey,
+    SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
+};
+use crate::error::{Error, ErrorKind};
+
+/// The address a usable fd is bound to, as the key a supervisor would write.
+fn address_of(local: &socket2::SockAddr) -> Option<StarterKey> {
+    if let Some(addr) = local.as_socket() {
+        return Some(StarterKey::HostPort {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        });
+    }
+    local.as_pathname().map(|p| StarterKey::Path(p.to_owned()))
+}
+
+fn describe_systemd(entry: &SystemdEntry) -> String {
+    match &entry.name {
+        Some(name) => format!("fd {} (name {name:?})", entry.fd),
+        None => format!("fd {}", entry.fd),
+    }
+}
+
+pub(super) fn inherit_systemd(
+    entries: &[SystemdEntry],
+    selectors: &[Selector],
+) -> Result<Vec<Listener>, Error> {
+    // Looked at, not changed: the check reads the fd's type and address only.
+    let checks: Vec<Result<adopt::Checked, adopt::Refusal>> = entries
+        .iter()
+        // SAFETY: the fds LISTEN_FDS names are owned by no object of ours yet,
+        // so no other thread closes them while they are checked.
+        .map(|e| unsafe { adopt::check(e.fd) })
+        .collect();
+    let addresses: Vec<Option<StarterKey>> = checks
+        .iter()
+        .map(|c| c.as_ref().ok().and_then(|c| address_of(&c.local)))
+        .collect();
+    let candidates: Vec<Candidate<'_>> = entries
+        .iter()
+        .zip(&addresses)
+        .map(|(e, address)| Candidate {
+            address: address.as_ref(),
+            name: e.name.as_deref(),
+            key: None,
+        })
+        .collect();
+    for selector in selectors {
+        if !candidates.iter().any(|c| selector.picks(c)) {
+            let passed: Vec<String> = entries
+                .iter()
+                .zip(&checks)
+                .map(|(e, c)| match c {
+                    Ok(c) => format!("{} at {}", describe_systemd(e), shown_address(&c.local)),
+                    Err(_) => describe_systemd(e),
+                })
+                .collect();
+            return Err(Error::new(
+                ErrorKind::Inherit,
+                format!(
+                    "{LISTEN_FDS}: [listen] inherit selector {:?} matches no socket (passed: {})",
+                    selector.to_string(),
+                    passed.join(", ")
+                ),
+            ));
+        }
+    }
+    let chosen: Vec<usize> = (0..entries.len())
+        .filter(|&i| selectors.is_empty() || selectors.iter().any(|s| s.picks(&candidates[i])))
+        .collect();
+    // Every chosen fd is checked before any is adopted, so an error leaves all of them untouched.
+    for &i in &chosen {
+        if let Err(refusal) = &checks[i] {
+            return Err(Error::new(
+                ErrorKind::Inherit,
+                format!("{LISTEN_FDS}: {} {refusal}", describe_systemd(&entries[i])),
+            ));
+        }
+    }
+    let mut listeners = Vec::with_capacity(chosen.len());
+    for i in chosen {
+        let entry = &entries[i];
+        // SAFETY: LISTEN_FDS names each fd once (3, 4, ...), so each is adopted
+        // once; the fds come from our supervisor and nothing else here owns them.
+        let socket = unsafe { adopt::adopt(entry.fd) }.map_err(|r| {
+            Error::new(
+                ErrorKind::Inherit,
+                format!("{LISTEN_FDS}: {} {r}", describe_systemd(entry)),
+            )
+        })?;
+        listeners.push(Listener::new(
+            socket,
+            Origin::Systemd {
+                fd: entry.fd,
+                name: entry.name.clone(),
+            },
+        ));
+    }
+    Ok(listeners)
+}
+
+fn shown_address(local: &socket2::SockAddr) -> String {
+    match address_of(local) {
+        Some(StarterKey::HostPort { host, port }) if host.contains(':') => {
+            format!("[{host}]:{port}")
+        }
+        Some(StarterKey::HostPort { host, port }) => format!("{host}:{port}"),
+        Some(StarterKey::Path(p)) => p.display().to_string(),
+        Some(StarterKey::Port(p)) => p.to_string(),
+        None => "an unnamed address".to_owned(),
+    }
+}
+
+pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec<Listener>, Error> {
+    let entries = parse_server_starter_port(value)?;
+    if entries.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Inherit,
+            format!("{SERVER_STARTER_PORT} is set but empty: the supervisor passed no sockets, and handover does not bind its own under a supervisor"),
+        ));
+    }
+    for selector in selectors {
+        if !entries.iter().any(|e| selector.matches(e)) {
+            let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+            return Err(Error::new(
+                ErrorKind::Inherit,
+                format!(
+                    "{SERVER_STARTER_PORT}: [listen] inherit selector {:?} matches no entry (keys: {})",
+                    selector.to_string(),
+                    keys.join(", ")
+                ),
+            ));
+        }
+    }
+    let chosen: Vec<&StarterEntry> = entries
+        .iter()
+        .filter(|e| selectors.is_empty() || selectors.iter().any(|s| s.matches(e)))
+        .collect();
+    // Check every chosen fd before adopting any, so an error leaves all of them untouched.
+    for entry in &chosen {
+        if let Err(refusal) = check_only(entry.fd) {
+            return Err(refusal_error(entry, &refusal));
+        }
+    }
+    let mut listeners = Vec::with_capacity(chosen.len());
+    for entry in chosen {
+        // SAFETY: the parser rejected duplicate fds, so each fd is adopted once;
+        // the fds come from our supervisor and nothing else in this process owns them.
+        let socket = unsafe { adopt::adopt(entry.fd) }.map_err(|r| refusal_error(entry, &r))?;
+        listeners.push(Listener::new(
+            socket,
+            Origin::ServerStarter {
+                key: entry.key.clone(),
+                fd: entry.fd,
+            },
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Runs the checks of [`adopt::adopt`] without taking ownership or changing flags.
+fn check_only(fd: RawFd) -> Result<(), adopt::Refusal> {
+    // SAFETY: fds named by SERVER_STARTER_PORT are owned by no object of ours
+    // yet, so no other thread closes them while they are checked.
+    unsafe { adopt::check(fd) }.map(|_| ())
+}
+
+fn refusal_error(entry: &StarterEntry, refusal: &adopt::Refusal) -> Error {
+    Error::new(
+        ErrorKind::Inherit,
+        format!(
+            "{SERVER_STARTER_PORT}: fd {} (key {:?}) {refusal}",
+            entry.fd, entry.key
+        ),
+    )
+}
