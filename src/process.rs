@@ -10,7 +10,7 @@ use crate::listener::{parse_generation, SERVER_STARTER_GENERATION};
 pub struct Identity {
     /// This process's id.
     pub pid: u32,
-    /// `SERVER_STARTER_GENERATION`, or `None` when unsupervised.
+    /// `SERVER_STARTER_GENERATION`, or `None` outside Server::Starter.
     pub generation: Option<u64>,
 }
 
@@ -35,7 +35,7 @@ impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.generation {
             Some(g) => write!(f, "pid {} gen {g}", self.pid),
-            None => write!(f, "pid {} unsupervised", self.pid),
+            None => write!(f, "pid {}", self.pid),
         }
     }
 }

@@ -106,3 +106,37 @@ pub fn binds_the_configured_address_when_unsupervised(adapter: &Adapter) {
     app.signal(libc::SIGINT);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
+
+pub fn binds_a_unix_socket_from_config_with_its_mode_and_removes_it(adapter: &Adapter) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
+    // A socket file left by a process that is gone is replaced.
+    drop(UnixListener::bind(&path).unwrap());
+    let config = adapter.config(
+        dir.path(),
+        &format!(
+            "[listen]\nbind = [\"127.0.0.1:0\", {:?}]\nunix_mode = 0o600",
+            path.display().to_string()
+        ),
+    );
+    let mut app = Proc::spawn(adapter.with_config(&config));
+    let addr = app.listening_addr();
+    app.stderr
+        .wait_for(Duration::from_secs(20), |l| {
+            l.contains("ready:").then_some(())
+        })
+        .expect("ready");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let who = get_unix(&path, "/whoami").unwrap().json();
+    assert_eq!(who["server"], adapter.name);
+    assert_eq!(get(addr, "/").unwrap().status, 200, "and the TCP address");
+    assert!(app.stderr.text().contains(&format!(
+        "listening on unix:{} (bound by this process)",
+        path.display()
+    )));
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+    assert!(!path.exists(), "a socket file we bound is removed at exit");
+}

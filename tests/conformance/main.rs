@@ -16,12 +16,16 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+#[path = "../support/tls.rs"]
+mod tls_support;
 
 mod app;
 mod drain;
 mod inherit;
 mod requests;
 mod startup;
+mod systemd;
+mod tls;
 mod zero_failure;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +60,15 @@ macro_rules! cases {
             inherit::unix_socket_served_and_never_unlinked,
             inherit::only_the_selected_socket_is_served,
             inherit::binds_the_configured_address_when_unsupervised,
+            inherit::binds_a_unix_socket_from_config_with_its_mode_and_removes_it,
+            systemd::tcp_and_unix_sockets_named_by_systemd_are_served,
+            systemd::sockets_selected_by_name_or_address_leave_the_others_as_they_were,
+            systemd::malformed_listen_fds_for_us_exits_1_naming_it,
+            systemd::listen_vars_for_another_pid_are_ignored,
+            tls::https_on_a_bound_listener_with_http_1_1_alpn,
+            tls::https_on_an_inherited_listener_outlives_bad_and_silent_clients,
+            tls::tls_on_a_unix_socket_is_served_or_refused_as_documented,
+            tls::bad_certificate_or_key_exits_1_naming_the_file,
             requests::methods_and_routing,
             requests::headers_in_and_out,
             requests::large_request_body,
@@ -93,6 +106,7 @@ macro_rules! cases {
             zero_failure::sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response,
             zero_failure::a_post_body_in_flight_across_hup_arrives_intact,
             zero_failure::a_broken_deploy_under_load_fails_no_request,
+            tls::hot_deploy_over_tls_fails_no_request,
         );
     };
     (@under $adapter:expr, $starter:ident; $($module:ident :: $case:ident,)*) => {
@@ -149,6 +163,9 @@ impl Adapter {
         .env_remove("SERVER_STARTER_PORT")
         .env_remove("SERVER_STARTER_GENERATION")
         .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_FDNAMES")
         .env("RUST_LOG", "info");
         cmd
     }

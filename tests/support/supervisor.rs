@@ -53,6 +53,22 @@ pub struct Supervised {
     pub addr: std::net::SocketAddr,
     pub generation: u64,
     pids: Vec<i32>,
+    probe: Probe,
+}
+
+/// How the test asks the server for `/whoami`: plain HTTP by default.
+pub type Probe = std::sync::Arc<dyn Fn(SocketAddr, &str) -> io::Result<Resp> + Send + Sync>;
+
+/// GETs `path` with `probe` until it answers 200, for up to `timeout`.
+fn probe_ok(probe: &Probe, addr: SocketAddr, path: &str, timeout: Duration) -> Resp {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe(addr, path) {
+            Ok(r) if r.status == 200 => return r,
+            other if Instant::now() >= deadline => panic!("{path}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 impl Supervised {
@@ -63,6 +79,16 @@ impl Supervised {
 
     /// Like [`Supervised::start`], with extra supervisor options.
     pub fn start_with(starter: Starter, options: &[&str], app: &Command) -> Supervised {
+        Supervised::start_probed(starter, options, app, std::sync::Arc::new(get))
+    }
+
+    /// Like [`Supervised::start_with`], asking `/whoami` through `probe` (for TLS, say).
+    pub fn start_probed(
+        starter: Starter,
+        options: &[&str],
+        app: &Command,
+        probe: Probe,
+    ) -> Supervised {
         let mut cmd = starter.command();
         cmd.args(["--port", "127.0.0.1:0"])
             .args(options)
@@ -80,7 +106,7 @@ impl Supervised {
             .env_remove("NOTIFY_SOCKET");
         let proc = Proc::spawn(cmd);
         let addr = proc.listening_addr();
-        let who = get_ok(addr, "/whoami", Duration::from_secs(10)).json();
+        let who = probe_ok(&probe, addr, "/whoami", Duration::from_secs(10)).json();
         assert_eq!(who["generation"], 1);
         Supervised {
             starter,
@@ -88,6 +114,7 @@ impl Supervised {
             addr,
             generation: 1,
             pids: vec![who["pid"].as_i64().unwrap() as i32],
+            probe,
         }
     }
 
@@ -121,7 +148,7 @@ impl Supervised {
     fn wait_for(&mut self, wanted: impl Fn(u64) -> bool, what: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let who = get_ok(self.addr, "/whoami", Duration::from_secs(5)).json();
+            let who = probe_ok(&self.probe, self.addr, "/whoami", Duration::from_secs(5)).json();
             let generation = who["generation"].as_u64().unwrap();
             if wanted(generation) {
                 self.pids.push(who["pid"].as_i64().unwrap() as i32);
