@@ -167,6 +167,20 @@ pub trait DrainControl {
     /// Closes idle keep-alive connections and lets in-flight requests finish,
     /// each connection closing after its response. Must not wait for them.
     fn close_idle(&self);
+
+    /// Whether [`Connections`] sees every accepted connection from its accept
+    /// on. When it does not (a TLS handshake the framework runs before any
+    /// hook of ours), the linger always runs its full length instead of
+    /// ending once the count is zero. Default: true.
+    fn counts_every_connection(&self) -> bool {
+        true
+    }
+
+    /// Called once the count is zero, before the drain reports a graceful
+    /// end: waits for what the count cannot see. Default: nothing to wait for.
+    fn finish(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Runs the drain phases after the drain has started; returns how it ended.
@@ -220,12 +234,15 @@ pub async fn drain(
         Delay::new(SETTLE).await;
         connections.all_closed().await;
     };
-    let all_closed = match or_forced!(select(
-        pin!(Delay::new(plan.linger.max(SETTLE))),
-        pin!(settled_and_closed)
-    )) {
-        Either::Left(_) => false,
-        Either::Right(_) => true,
+    let linger = Delay::new(plan.linger.max(SETTLE));
+    let all_closed = if control.counts_every_connection() {
+        match or_forced!(select(pin!(linger), pin!(settled_and_closed))) {
+            Either::Left(_) => false,
+            Either::Right(_) => true,
+        }
+    } else {
+        or_forced!(linger);
+        false
     };
     if !all_closed {
         ctx.phase(&format!(
@@ -235,6 +252,7 @@ pub async fn drain(
         control.close_idle();
         or_forced!(connections.all_closed());
     }
+    or_forced!(control.finish());
     ctx.phase("drain: last connection closed");
     Outcome::Graceful
 }

@@ -67,6 +67,7 @@ macro_rules! cases {
             systemd::listen_vars_for_another_pid_are_ignored,
             tls::https_on_a_bound_listener_with_http_1_1_alpn,
             tls::https_on_an_inherited_listener_outlives_bad_and_silent_clients,
+            tls::a_handshake_started_during_the_drain_is_answered,
             tls::tls_on_a_unix_socket_is_served_or_refused_as_documented,
             tls::bad_certificate_or_key_exits_1_naming_the_file,
             requests::methods_and_routing,

@@ -104,6 +104,38 @@ pub fn https_on_an_inherited_listener_outlives_bad_and_silent_clients(adapter: &
     assert!(still_listening(&listener));
 }
 
+/// A connection accepted before the drain whose client starts its handshake
+/// only once the drain runs (a slow client, a long round trip) is answered:
+/// the server may not count it as closed while it handshakes.
+pub fn a_handshake_started_during_the_drain_is_answered(adapter: &Adapter) {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::new(dir.path());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = adapter.config(dir.path(), &cert.toml());
+    let mut cmd = adapter.with_config(&config);
+    cmd.env("SERVER_STARTER_PORT", format!("{addr}=5"));
+    pass_fd(&mut cmd, listener.as_raw_fd(), 5);
+    let mut app = Proc::spawn(cmd);
+    assert_eq!(whoami(&cert, addr)["server"], adapter.name);
+
+    let early = TcpStream::connect(addr).unwrap();
+    // Accepted by the server (loopback), still without a handshake.
+    thread::sleep(Duration::from_millis(300));
+    let mark = app.stderr.mark();
+    app.signal(libc::SIGTERM);
+    app.stderr
+        .wait_for_after(mark, Duration::from_secs(10), |l| {
+            l.contains("drain 2/4").then_some(())
+        })
+        .expect("the drain starts");
+    thread::sleep(Duration::from_millis(300));
+    let answer = cert.get_on(early, "/").expect("answered during the drain");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
 /// TLS on a unix socket: hyper serves it; actix-web cannot (its `listen_uds`
 /// has no TLS variant), which `docs/writing-an-adapter.md` lists, so actix
 /// must refuse at startup with one line naming the socket.

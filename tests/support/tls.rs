@@ -88,6 +88,13 @@ impl TestCert {
         Ok((exchange(Lenient(stream), "GET", path, b"")?, alpn))
     }
 
+    /// `GET path` over TLS on a TCP connection the caller opened earlier.
+    pub fn get_on(&self, tcp: TcpStream, path: &str) -> io::Result<Resp> {
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let (stream, _) = self.handshake(tcp)?;
+        exchange(Lenient(stream), "GET", path, b"")
+    }
+
     /// `GET uri` over TLS on a unix socket.
     pub fn get_unix(&self, path: &Path, uri: &str) -> io::Result<Resp> {
         let unix = UnixStream::connect(path)?;

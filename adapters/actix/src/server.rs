@@ -70,6 +70,10 @@ fn serve_error(what: &str, e: std::io::Error) -> Error {
 /// The drain's hooks into actix.
 struct ActixControl {
     handle: ServerHandle,
+    /// With TLS, `on_connect` (our count) runs only after the handshake,
+    /// which actix-server runs first; actix's own graceful stop waits for it.
+    tls: bool,
+    stopping: std::cell::RefCell<Option<actix_rt::task::JoinHandle<()>>>,
 }
 
 impl DrainControl for ActixControl {
@@ -80,9 +84,27 @@ impl DrainControl for ActixControl {
 
     fn close_idle(&self) {
         // actix's graceful stop closes idle keep-alive connections and lets the
-        // busy ones finish; completion is watched through our own connection count.
+        // busy ones finish; completion is watched through our own connection
+        // count (and, with TLS, through this stop: see `finish`).
         let stop = self.handle.stop(true);
-        actix_rt::spawn(stop);
+        *self.stopping.borrow_mut() = Some(actix_rt::spawn(stop));
+    }
+
+    fn counts_every_connection(&self) -> bool {
+        !self.tls
+    }
+
+    fn finish(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        let stopping = self.stopping.borrow_mut().take();
+        Box::pin(async move {
+            if let (true, Some(stopping)) = (self.tls, stopping) {
+                // Resolves once every actix worker has finished its
+                // connections, handshakes included.
+                if let Err(e) = stopping.await {
+                    log::warn!("actix: graceful stop failed: {e}");
+                }
+            }
+        })
     }
 }
 
@@ -168,6 +190,8 @@ where
     let server = builder.run();
     let control = ActixControl {
         handle: server.handle(),
+        tls: tls.is_some(),
+        stopping: std::cell::RefCell::new(None),
     };
     let mut running = actix_rt::spawn(server);
     let secure = if tls.is_some() { " with TLS" } else { "" };
