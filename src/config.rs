@@ -112,6 +112,11 @@ impl Config {
         if self.http.backlog == 0 {
             return Err(bad("`http.backlog` must be at least 1"));
         }
+        for (i, address) in self.listen.bind.iter().enumerate() {
+            if self.listen.bind[..i].contains(address) {
+                return Err(bad(&format!("`listen.bind` lists {address} twice")));
+            }
+        }
         if let Some(mode) = self.listen.unix_mode {
             if mode > 0o777 {
                 return Err(bad(&format!(
@@ -212,6 +217,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// How long a TLS handshake may take: `request_timeout`, or `keep_alive`
+    /// when that is 0; `None` when both are 0.
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        [self.request_timeout, self.keep_alive]
+            .into_iter()
+            .find(|d| !d.is_zero())
+    }
+
     /// The drain's phase timings.
     pub fn drain_plan(&self) -> crate::drain::DrainPlan {
         crate::drain::DrainPlan {
@@ -386,6 +399,11 @@ unix_mode = 0o660
             ),
             ("[listen]\nbind = [\"8080\"]\n", "line 2", "bare port"),
             (
+                "[listen]\nbind = [\"/a.sock\", \"/a.sock\"]\n",
+                "",
+                "lists /a.sock twice",
+            ),
+            (
                 "[listen]\nunix_mode = 660\n",
                 "",
                 "0o1224 is not a permission mode",
@@ -405,6 +423,17 @@ unix_mode = 0o660
             assert!(msg.contains(needle), "{text:?} -> {msg}");
             assert!(!msg.contains('\n'), "{msg}");
         }
+    }
+
+    #[test]
+    fn handshake_timeout_falls_back_to_keep_alive() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.handshake_timeout(), Some(Duration::from_secs(5)));
+        c.request_timeout = Duration::ZERO;
+        c.keep_alive = Duration::from_secs(7);
+        assert_eq!(c.handshake_timeout(), Some(Duration::from_secs(7)));
+        c.keep_alive = Duration::ZERO;
+        assert_eq!(c.handshake_timeout(), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, SecurityLayer};
 use crate::error::{Error, ErrorKind};
 use crate::listener::{self, Inheritance, Listener};
 use crate::process::Identity;
@@ -135,6 +135,11 @@ impl Droplet {
             http.repeat_signal,
             identity,
         )?;
+        // Bad TLS files fail here, before any inherited fd is adopted; the
+        // adapter loads them again when it makes the server.
+        if let SecurityLayer::Tls(tls) = &http.security_layer {
+            crate::tls::server_config(tls)?;
+        }
         let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
         self.serve(listeners, identity)
     }

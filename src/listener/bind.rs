@@ -4,7 +4,9 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+#[cfg(test)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -92,7 +94,8 @@ impl CreatedPath {
     fn of(path: &Path) -> io::Result<Self> {
         let meta = std::fs::symlink_metadata(path)?;
         Ok(CreatedPath {
-            path: path.to_owned(),
+            // Absolute, so a later change of directory does not lose it.
+            path: std::path::absolute(path)?,
             identity: identity(&meta),
         })
     }
@@ -101,7 +104,10 @@ impl CreatedPath {
     /// accepts on it (ours is closed by then; a newer process's is not).
     pub(crate) fn remove(&self) {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(meta) if identity(&meta) == self.identity && !accepting(&self.path) => {
+            Ok(meta)
+                if identity(&meta) == self.identity
+                    && matches!(probe(&self.path), Ok(Probe::Refused)) =>
+            {
                 if let Err(e) = std::fs::remove_file(&self.path) {
                     log::warn!("cannot remove unix socket {}: {e}", self.path.display());
                 }
@@ -114,9 +120,43 @@ impl CreatedPath {
     }
 }
 
-/// Whether a process accepts connections on the unix socket at `path`.
-fn accepting(path: &Path) -> bool {
-    UnixStream::connect(path).is_ok()
+/// What a non-blocking connect to the unix socket at `path` says.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    /// A process listens on it (connected, or its backlog is full).
+    Accepting,
+    /// Nothing listens: a file left by a process that is gone.
+    Refused,
+    /// No file.
+    Gone,
+}
+
+/// Connects without blocking, so a listener with a full backlog cannot hang us.
+fn probe(path: &Path) -> io::Result<Probe> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&SockAddr::unix(path)?) {
+        Ok(()) => Ok(Probe::Accepting),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Probe::Accepting),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(Probe::Refused),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Probe::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets the permission bits of the socket file at `path` without following a
+/// symlink: the file is opened with `O_PATH | O_NOFOLLOW`, checked to be a
+/// socket, and changed through that descriptor.
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_socket() {
+        return Err(io::Error::other("the path was replaced by something else"));
+    }
+    let through = format!("/proc/self/fd/{}", file.as_raw_fd());
+    std::fs::set_permissions(through, std::fs::Permissions::from_mode(mode))
 }
 
 /// Binds a unix stream socket at `path`, sets its mode, and listens.
@@ -144,19 +184,18 @@ pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listene
                 format!("cannot bind unix socket {shown}: the path exists and is not a socket (left as it is)"),
             ));
         }
-        Ok(_) => match UnixStream::connect(path) {
-            Ok(_probe) => {
+        Ok(_) => match probe(path).map_err(|e| fail("probe the existing", e))? {
+            Probe::Accepting => {
                 return Err(Error::new(
                     ErrorKind::Bind,
                     format!("cannot bind unix socket {shown}: another process is accepting on it"),
                 ))
             }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            Probe::Refused => {
                 log::info!("removing stale unix socket {shown} (nothing accepts on it)");
                 std::fs::remove_file(path).map_err(|e| fail("remove the stale", e))?;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fail("probe the existing", e)),
+            Probe::Gone => {}
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail("inspect the path of", e)),
@@ -170,8 +209,7 @@ pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listene
         e
     };
     if let Some(mode) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| abandon(fail(&format!("set mode {mode:#o} on"), e)))?;
+        set_mode(path, mode).map_err(|e| abandon(fail(&format!("set mode {mode:#o} on"), e)))?;
     }
     // Recorded after the mode is set, which changes the file's change time.
     let created = CreatedPath::of(path).map_err(|e| abandon(fail("inspect the new", e)))?;
@@ -315,6 +353,25 @@ mod tests {
         );
         UnixStream::connect(&live).expect("the live socket is untouched");
 
+        // A live listener with a full backlog is still "accepting", and the
+        // probe does not wait for room in it.
+        let full = dir.path().join("full.sock");
+        let busy = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        busy.bind(&SockAddr::unix(&full).unwrap()).unwrap();
+        busy.listen(0).unwrap();
+        let _queued: Vec<_> = (0..4)
+            .filter_map(|_| {
+                let c = socket2::Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+                c.set_nonblocking(true).unwrap();
+                c.connect(&SockAddr::unix(&full).unwrap()).ok().map(|_| c)
+            })
+            .collect();
+        let e = bind_unix(&full, None, 8).unwrap_err();
+        assert!(
+            e.to_string().contains("another process is accepting"),
+            "{e}"
+        );
+
         let file = dir.path().join("data.txt");
         std::fs::write(&file, "keep me").unwrap();
         let e = bind_unix(&file, None, 8).unwrap_err();
@@ -329,5 +386,17 @@ mod tests {
 
         let e = bind_unix(&dir.path().join("no/such/dir.sock"), None, 8).unwrap_err();
         assert!(e.to_string().starts_with("cannot bind unix socket"), "{e}");
+    }
+
+    #[test]
+    fn mode_is_never_set_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("secret.txt");
+        std::fs::write(&target, "x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("app.sock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(set_mode(&link, 0o666).is_err());
+        assert_eq!(mode_of(&target), 0o600, "the symlink's target is unchanged");
     }
 }

@@ -1,12 +1,12 @@
 //! Taking inherited sockets: selecting them, checking every selected fd, then
 //! adopting them, for systemd's `LISTEN_FDS` and `SERVER_STARTER_PORT`.
 
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, RawFd};
 
 use super::select::Candidate;
 use super::{
-    adopt, parse_server_starter_port, Listener, Origin, Selector, StarterEntry, StarterKey,
-    SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
+    adopt, parse_server_starter_port, ListenSocket, Listener, Origin, Selector, StarterEntry,
+    StarterKey, SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
 };
 use crate::error::{Error, ErrorKind};
 
@@ -89,12 +89,16 @@ pub(super) fn inherit_systemd(
         let entry = &entries[i];
         // SAFETY: LISTEN_FDS names each fd once (3, 4, ...), so each is adopted
         // once; the fds come from our supervisor and nothing else here owns them.
-        let socket = unsafe { adopt::adopt(entry.fd) }.map_err(|r| {
-            Error::new(
-                ErrorKind::Inherit,
-                format!("{LISTEN_FDS}: {} {r}", describe_systemd(entry)),
-            )
-        })?;
+        let socket = match unsafe { adopt::adopt(entry.fd) } {
+            Ok(socket) => socket,
+            Err(r) => {
+                release(listeners);
+                return Err(Error::new(
+                    ErrorKind::Inherit,
+                    format!("{LISTEN_FDS}: {} {r}", describe_systemd(entry)),
+                ));
+            }
+        };
         listeners.push(Listener::new(
             socket,
             Origin::Systemd {
@@ -153,7 +157,13 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
     for entry in chosen {
         // SAFETY: the parser rejected duplicate fds, so each fd is adopted once;
         // the fds come from our supervisor and nothing else in this process owns them.
-        let socket = unsafe { adopt::adopt(entry.fd) }.map_err(|r| refusal_error(entry, &r))?;
+        let socket = match unsafe { adopt::adopt(entry.fd) } {
+            Ok(socket) => socket,
+            Err(r) => {
+                release(listeners);
+                return Err(refusal_error(entry, &r));
+            }
+        };
         listeners.push(Listener::new(
             socket,
             Origin::ServerStarter {
@@ -163,6 +173,17 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
         ));
     }
     Ok(listeners)
+}
+
+/// Gives up the fds adopted before a later one failed, without closing them:
+/// an error must not close an inherited socket.
+fn release(listeners: Vec<Listener>) {
+    for listener in listeners {
+        let _fd: RawFd = match listener.into_socket() {
+            ListenSocket::Tcp(t) => t.into_raw_fd(),
+            ListenSocket::Unix(u) => u.into_raw_fd(),
+        };
+    }
 }
 
 /// Runs the checks of [`adopt::adopt`] without taking ownership or changing flags.

@@ -242,7 +242,11 @@ pub fn resolve(
             ))),
         },
         Source::Bind => {
-            if starter.is_some() || inheritance.systemd.listen_pid.is_some() {
+            let systemd_ours = matches!(
+                parse_listen_fds(&inheritance.systemd, inheritance.pid),
+                Ok(Activation::Ours(_))
+            );
+            if starter.is_some() || systemd_ours {
                 log::warn!(
                     "supervisor variables are set but [listen] source = \"bind\": binding instead of using the supervisor's sockets"
                 );

@@ -54,15 +54,23 @@ fn start(cmd: Command, unix: &Path) -> Proc {
     proc
 }
 
-/// Whether fd `fd` of process `pid` is close-on-exec (from `/proc/PID/fdinfo`).
-fn close_on_exec(pid: i32, fd: i32) -> bool {
+/// The open flags of fd `fd` of process `pid` (from `/proc/PID/fdinfo`).
+fn fd_flags(pid: i32, fd: i32) -> u32 {
     let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
-    let flags = info
-        .lines()
+    info.lines()
         .find_map(|l| l.strip_prefix("flags:"))
         .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
-        .unwrap();
-    flags & libc::O_CLOEXEC as u32 != 0
+        .unwrap()
+}
+
+/// Whether fd `fd` of process `pid` is close-on-exec.
+fn close_on_exec(pid: i32, fd: i32) -> bool {
+    fd_flags(pid, fd) & libc::O_CLOEXEC as u32 != 0
+}
+
+/// Whether the fd was left as it came: inheritable and blocking.
+fn untouched(pid: i32, fd: i32) -> bool {
+    fd_flags(pid, fd) & (libc::O_CLOEXEC | libc::O_NONBLOCK) as u32 == 0
 }
 
 fn sockets(dir: &Path) -> (TcpListener, SocketAddr, PathBuf) {
@@ -131,10 +139,7 @@ pub fn sockets_selected_by_name_or_address_leave_the_others_as_they_were(adapter
     };
     assert_eq!(hello.status, 200);
     assert!(close_on_exec(app.pid(), 4));
-    assert!(
-        !close_on_exec(app.pid(), 3),
-        "an unselected fd is not touched"
-    );
+    assert!(untouched(app.pid(), 3), "an unselected fd is not touched");
     let log = app.stderr.text();
     assert_eq!(log.matches("(inherited fd").count(), 1, "{log}");
     app.signal(libc::SIGTERM);
@@ -150,10 +155,7 @@ pub fn sockets_selected_by_name_or_address_leave_the_others_as_they_were(adapter
     let who = get_ok(addr, "/whoami", Duration::from_secs(20)).json();
     assert_eq!(who["server"], adapter.name);
     assert!(close_on_exec(app.pid(), 3));
-    assert!(
-        !close_on_exec(app.pid(), 4),
-        "an unselected fd is not touched"
-    );
+    assert!(untouched(app.pid(), 4), "an unselected fd is not touched");
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
@@ -203,7 +205,7 @@ pub fn listen_vars_for_another_pid_are_ignored(adapter: &Adapter) {
     let addr = app.listening_addr();
     assert_ne!(addr, tcp.local_addr().unwrap(), "it binds its own");
     assert_eq!(get_ok(addr, "/", Duration::from_secs(10)).status, 200);
-    assert!(!close_on_exec(app.pid(), 3), "fd 3 is not ours to touch");
+    assert!(untouched(app.pid(), 3), "fd 3 is not ours to touch");
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
     assert!(still_listening(&tcp));

@@ -167,8 +167,9 @@ where
     if config.workers > 0 {
         builder = builder.workers(config.workers);
     }
-    if !config.request_timeout.is_zero() {
-        builder = builder.tls_handshake_timeout(config.request_timeout);
+    // With both timeouts off, actix keeps its own handshake limit (3 s).
+    if let Some(limit) = config.handshake_timeout() {
+        builder = builder.tls_handshake_timeout(limit);
     }
     let count = listeners.len();
     for listener in listeners {

@@ -149,15 +149,18 @@ where
         _ = closing(&mut close_idle) => return,
         result = async move {
             match limit {
-                Some(limit) => tokio::time::timeout(limit, handshake).await,
-                None => Ok(handshake.await),
+                Some(limit) => tokio::time::timeout(limit, handshake).await.ok(),
+                None => Some(handshake.await),
             }
         } => result,
     };
     match result {
-        Ok(Ok(stream)) => serve_connection(stream, shared, counted).await,
-        Ok(Err(e)) => log::debug!("hyper: TLS handshake failed: {e}"),
-        Err(_) => log::debug!("hyper: TLS handshake took longer than {limit:?}"),
+        Some(Ok(stream)) => serve_connection(stream, shared, counted).await,
+        Some(Err(e)) => log::debug!("hyper: TLS handshake failed: {e}"),
+        None => log::debug!(
+            "hyper: closing a connection whose TLS handshake took longer than {:?}",
+            limit.unwrap_or_default()
+        ),
     }
 }
 
@@ -315,7 +318,7 @@ async fn serve<S: ServiceSource>(
         close_idle: close_idle_rx,
         idle: idle_period(&config),
         tls,
-        handshake_timeout: (!config.request_timeout.is_zero()).then_some(config.request_timeout),
+        handshake_timeout: config.handshake_timeout(),
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);
