@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use handover::{Config, Droplet, Error, Identity};
+use handover::{Config, Droplet, Error, ErrorKind, Identity};
 
 /// A Vapor-style demo app served by a handover server factory.
 #[derive(Debug, Parser)]
@@ -40,6 +40,12 @@ fn config(args: &Args) -> Result<Config, Error> {
     };
     if let Some(server) = &args.server {
         config.server.clone_from(server);
+    }
+    if (args.hostname.is_some() || args.port.is_some()) && !config.listen.bind.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Config,
+            "--hostname and --port replace http.hostname and http.port, which [listen] bind in the config file overrides; change bind instead",
+        ));
     }
     if let Some(hostname) = &args.hostname {
         config.http.hostname.clone_from(hostname);

@@ -94,7 +94,8 @@ fn prepare(
                 ));
             }
             let mut tls = handover::tls::server_config(tls)?;
-            // actix-web puts its own protocols (http/1.1) first and appends these.
+            // actix-web adds its own protocols (http/1.1, and h2 when its
+            // `http2` feature is on somewhere in the build) ahead of these.
             tls.alpn_protocols.clear();
             Ok(Some(tls))
         }

@@ -114,6 +114,41 @@ fn bad_config_file_names_file_and_line() {
 }
 
 #[test]
+fn port_flag_with_a_bind_list_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    std::fs::write(&path, "[listen]\nbind = [\"127.0.0.1:0\"]\n").unwrap();
+    let mut cmd = demo();
+    cmd.arg("--config").arg(&path).args(["--port", "9000"]);
+    expect_error(cmd, &["--port", "[listen] bind"]);
+}
+
+#[test]
+fn missing_tls_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    let key = dir.path().join("missing-key.pem");
+    std::fs::write(
+        &path,
+        format!(
+            "[http.security_layer.tls]\ncertificate_chain = \"{0}\"\nprivate_key = \"{0}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = demo();
+    cmd.arg("--config").arg(&path);
+    expect_error(
+        cmd,
+        &[
+            "TLS certificate chain",
+            &key.display().to_string(),
+            "cannot read it",
+        ],
+    );
+}
+
+#[test]
 fn bad_generation_is_named() {
     let mut cmd = demo();
     cmd.env("SERVER_STARTER_GENERATION", "two");
