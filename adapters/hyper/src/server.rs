@@ -352,7 +352,12 @@ async fn serve<S: ServiceSource>(
     };
     ctx.ready(&format!("hyper serving {count} listener(s){secure}"));
     ctx.shutdown().draining().await;
-    Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
+    let outcome = drain(&ctx, config.drain_plan(), &connections, &control).await;
+    // A stop forced before accepting stopped leaves the loops running: end
+    // them here, so our copies of the listeners are closed before `run`
+    // returns (socket files we bound are removed only once nothing accepts).
+    control.stop_accepting().await;
+    Ok(outcome)
 }
 
 impl<S: ServiceSource> Server for HyperServer<S> {
