@@ -129,15 +129,9 @@ pub fn sockets_selected_by_name_or_address_leave_the_others_as_they_were(adapter
         socket_activated(&adapter.with_config(&config), &tcp, &unix, "web:local"),
         &unix,
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let hello = loop {
-        match get_unix(&unix, "/") {
-            Ok(r) => break r,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(hello.status, 200);
+    ok_within(Duration::from_secs(20), "/ on the unix socket", || {
+        get_unix(&unix, "/")
+    });
     assert!(close_on_exec(app.pid(), 4));
     assert!(untouched(app.pid(), 3), "an unselected fd is not touched");
     let log = app.stderr.text();
@@ -163,17 +157,8 @@ pub fn sockets_selected_by_name_or_address_leave_the_others_as_they_were(adapter
 /// `sh -c 'LISTEN_PID=$$ ... exec app'`: variables meant for the app's pid.
 fn with_listen_vars(app: &Command, vars: &str) -> Command {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(r#"{vars} exec "$@""#))
-        .arg("sh")
-        .arg(app.get_program())
-        .args(app.get_args());
-    for (key, value) in app.get_envs() {
-        match value {
-            Some(value) => cmd.env(key, value),
-            None => cmd.env_remove(key),
-        };
-    }
+    cmd.arg("-c").arg(format!(r#"{vars} exec "$@""#)).arg("sh");
+    wrap(&mut cmd, app);
     cmd
 }
 

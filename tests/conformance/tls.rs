@@ -9,7 +9,7 @@ use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::supervisor::{Starter, Supervised};
 use crate::support::*;
@@ -18,14 +18,10 @@ use crate::Adapter;
 
 /// Asks `/whoami` over TLS until it answers, for up to 10 s.
 fn whoami(cert: &TestCert, addr: SocketAddr) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match cert.get(addr, "/whoami") {
-            Ok((r, _)) if r.status == 200 => return r.json(),
-            other => assert!(Instant::now() < deadline, "/whoami over TLS: {other:?}"),
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    ok_within(Duration::from_secs(10), "/whoami over TLS", || {
+        cert.get(addr, "/whoami").map(|(r, _)| r)
+    })
+    .json()
 }
 
 /// Plain HTTP to a TLS port gets no HTTP answer.
@@ -155,15 +151,9 @@ pub fn tls_on_a_unix_socket_is_served_or_refused_as_documented(adapter: &Adapter
         }
         _ => {
             let mut app = Proc::spawn(cmd);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let hello = loop {
-                match cert.get_unix(&path, "/") {
-                    Ok(r) => break r,
-                    Err(e) => assert!(Instant::now() < deadline, "{e}"),
-                }
-                thread::sleep(Duration::from_millis(20));
-            };
-            assert_eq!(hello.status, 200);
+            ok_within(Duration::from_secs(10), "/ over TLS on unix", || {
+                cert.get_unix(&path, "/")
+            });
             app.signal(libc::SIGTERM);
             assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
         }

@@ -334,13 +334,30 @@ pub fn get_unix(path: &Path, uri: &str) -> io::Result<Resp> {
 
 /// GETs `path` until it answers 200, for up to `timeout`.
 pub fn get_ok(addr: SocketAddr, path: &str, timeout: Duration) -> Resp {
+    ok_within(timeout, path, || get(addr, path))
+}
+
+/// Calls `ask` until it answers 200, for up to `timeout`; `what` names it in the failure.
+pub fn ok_within(timeout: Duration, what: &str, ask: impl Fn() -> io::Result<Resp>) -> Resp {
     let deadline = Instant::now() + timeout;
     loop {
-        match get(addr, path) {
+        match ask() {
             Ok(r) if r.status == 200 => return r,
-            other if Instant::now() >= deadline => panic!("{path}: {other:?}"),
+            other if Instant::now() >= deadline => panic!("{what}: {other:?}"),
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
+    }
+}
+
+/// Gives `to` the program, arguments and environment changes of `from`, after
+/// what `to` already has: to run `from` under a wrapper (a supervisor, `sh`).
+pub fn wrap(to: &mut Command, from: &Command) {
+    to.arg(from.get_program()).args(from.get_args());
+    for (key, value) in from.get_envs() {
+        match value {
+            Some(value) => to.env(key, value),
+            None => to.env_remove(key),
+        };
     }
 }
 

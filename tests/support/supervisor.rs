@@ -59,18 +59,6 @@ pub struct Supervised {
 /// How the test asks the server for `/whoami`: plain HTTP by default.
 pub type Probe = std::sync::Arc<dyn Fn(SocketAddr, &str) -> io::Result<Resp> + Send + Sync>;
 
-/// GETs `path` with `probe` until it answers 200, for up to `timeout`.
-fn probe_ok(probe: &Probe, addr: SocketAddr, path: &str, timeout: Duration) -> Resp {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe(addr, path) {
-            Ok(r) if r.status == 200 => return r,
-            other if Instant::now() >= deadline => panic!("{path}: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
 impl Supervised {
     /// Runs `app` (its program, arguments and environment) under `starter`.
     pub fn start(starter: Starter, app: &Command) -> Supervised {
@@ -90,23 +78,17 @@ impl Supervised {
         probe: Probe,
     ) -> Supervised {
         let mut cmd = starter.command();
-        cmd.args(["--port", "127.0.0.1:0"])
-            .args(options)
-            .arg("--")
-            .arg(app.get_program())
-            .args(app.get_args());
-        for (key, value) in app.get_envs() {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
+        cmd.args(["--port", "127.0.0.1:0"]).args(options).arg("--");
+        wrap(&mut cmd, app);
         cmd.env_remove("SERVER_STARTER_PORT")
             .env_remove("SERVER_STARTER_GENERATION")
             .env_remove("NOTIFY_SOCKET");
         let proc = Proc::spawn(cmd);
         let addr = proc.listening_addr();
-        let who = probe_ok(&probe, addr, "/whoami", Duration::from_secs(10)).json();
+        let who = ok_within(Duration::from_secs(10), "/whoami", || {
+            probe(addr, "/whoami")
+        })
+        .json();
         assert_eq!(who["generation"], 1);
         Supervised {
             starter,
@@ -148,7 +130,9 @@ impl Supervised {
     fn wait_for(&mut self, wanted: impl Fn(u64) -> bool, what: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let who = probe_ok(&self.probe, self.addr, "/whoami", Duration::from_secs(5)).json();
+            let (probe, addr) = (&self.probe, self.addr);
+            let who =
+                ok_within(Duration::from_secs(5), "/whoami", || probe(addr, "/whoami")).json();
             let generation = who["generation"].as_u64().unwrap();
             if wanted(generation) {
                 self.pids.push(who["pid"].as_i64().unwrap() as i32);
