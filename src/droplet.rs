@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, SecurityLayer};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::listener::{self, Inheritance, Listener};
 use crate::process::Identity;
@@ -137,9 +137,7 @@ impl Droplet {
         )?;
         // Bad TLS files fail here, before any inherited fd is adopted; the
         // adapter loads them again when it makes the server.
-        if let SecurityLayer::Tls(tls) = &http.security_layer {
-            crate::tls::server_config(tls)?;
-        }
+        crate::tls::for_layer(&http.security_layer)?;
         let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
         self.serve(listeners, identity)
     }

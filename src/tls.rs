@@ -1,4 +1,4 @@
-//! TLS for [`SecurityLayer::Tls`](crate::SecurityLayer::Tls): loading the
+//! TLS for [`SecurityLayer::Tls`]: loading the
 //! certificate chain and private key into a rustls server configuration.
 //!
 //! Every adapter serves TLS from the same [`server_config`], so a missing or bad
@@ -20,6 +20,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
+use crate::config::SecurityLayer;
 use crate::error::{Error, ErrorKind};
 
 /// Re-exported so adapters use the same rustls version.
@@ -147,6 +148,19 @@ pub fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
     })?;
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(config)
+}
+
+/// The rustls configuration `layer` asks for: `None` for plain HTTP, the
+/// loaded files for TLS. Adapters call this in `make_server`, so a new
+/// security layer is handled here once rather than in every adapter.
+///
+/// # Errors
+/// As [`server_config`].
+pub fn for_layer(layer: &SecurityLayer) -> Result<Option<rustls::ServerConfig>, Error> {
+    match layer {
+        SecurityLayer::None => Ok(None),
+        SecurityLayer::Tls(tls) => server_config(tls).map(Some),
+    }
 }
 
 #[cfg(test)]

@@ -31,8 +31,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::App;
 use handover::{
-    Connections, Error, ErrorKind, ListenSocket, Listener, Outcome, SecurityLayer, ServeContext,
-    Server, ServerConfig, ServerFactory,
+    Connections, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext, Server,
+    ServerConfig, ServerFactory,
 };
 
 /// Makes actix-web servers; registered under the name `"actix"`.
@@ -79,31 +79,24 @@ fn prepare(
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    match &config.security_layer {
-        SecurityLayer::None => Ok(None),
-        SecurityLayer::Tls(tls) => {
-            if let Some(unix) = listeners
-                .iter()
-                .find(|l| matches!(l.socket(), ListenSocket::Unix(_)))
-            {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!(
-                        "actix: TLS on the unix socket {unix} is not supported (actix-web serves unix sockets as plain HTTP only); use server = \"hyper\" or TCP listeners"
-                    ),
-                ));
-            }
-            let mut tls = handover::tls::server_config(tls)?;
-            // actix-web adds its own protocols (http/1.1, and h2 when its
-            // `http2` feature is on somewhere in the build) ahead of these.
-            tls.alpn_protocols.clear();
-            Ok(Some(tls))
-        }
-        other => Err(Error::new(
+    let Some(mut tls) = handover::tls::for_layer(&config.security_layer)? else {
+        return Ok(None);
+    };
+    if let Some(unix) = listeners
+        .iter()
+        .find(|l| matches!(l.socket(), ListenSocket::Unix(_)))
+    {
+        return Err(Error::new(
             ErrorKind::Config,
-            format!("actix: security layer {other:?} is not supported"),
-        )),
+            format!(
+                "actix: TLS on the unix socket {unix} is not supported (actix-web serves unix sockets as plain HTTP only); use server = \"hyper\" or TCP listeners"
+            ),
+        ));
     }
+    // actix-web adds its own protocols (http/1.1, and h2 when its `http2`
+    // feature is on somewhere in the build) ahead of these.
+    tls.alpn_protocols.clear();
+    Ok(Some(tls))
 }
 
 /// Serves a native actix-web [`App`] with handover's listeners, signals, drain

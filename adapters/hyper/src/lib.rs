@@ -41,9 +41,7 @@ mod service;
 mod watchdog;
 
 use bytes::Bytes;
-use handover::{
-    BoxError, Error, ErrorKind, Listener, SecurityLayer, Server, ServerConfig, ServerFactory,
-};
+use handover::{BoxError, Error, ErrorKind, Listener, Server, ServerConfig, ServerFactory};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
@@ -59,17 +57,8 @@ fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAc
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
     }
-    match &config.security_layer {
-        SecurityLayer::None => Ok(None),
-        SecurityLayer::Tls(tls) => {
-            let tls = handover::tls::server_config(tls)?;
-            Ok(Some(TlsAcceptor::from(Arc::new(tls))))
-        }
-        other => Err(Error::new(
-            ErrorKind::Config,
-            format!("hyper: security layer {other:?} is not supported"),
-        )),
-    }
+    let tls = handover::tls::for_layer(&config.security_layer)?;
+    Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
 }
 
 /// Makes hyper servers for the app's handover responder; registered as `"hyper"`.
