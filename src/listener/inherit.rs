@@ -75,39 +75,22 @@ pub(super) fn inherit_systemd(
     let chosen: Vec<usize> = (0..entries.len())
         .filter(|&i| selectors.is_empty() || selectors.iter().any(|s| s.picks(&candidates[i])))
         .collect();
-    // Every chosen fd is checked before any is adopted, so an error leaves all of them untouched.
-    for &i in &chosen {
-        if let Err(refusal) = &checks[i] {
-            return Err(Error::new(
-                ErrorKind::Inherit,
-                format!("{LISTEN_FDS}: {} {refusal}", describe_systemd(&entries[i])),
-            ));
-        }
-    }
-    let mut listeners = Vec::with_capacity(chosen.len());
-    for i in chosen {
-        let entry = &entries[i];
-        // SAFETY: LISTEN_FDS names each fd once (3, 4, ...), so each is adopted
-        // once; the fds come from our supervisor and nothing else here owns them.
-        let socket = match unsafe { adopt::adopt(entry.fd) } {
-            Ok(socket) => socket,
-            Err(r) => {
-                release(listeners);
-                return Err(Error::new(
-                    ErrorKind::Inherit,
-                    format!("{LISTEN_FDS}: {} {r}", describe_systemd(entry)),
-                ));
-            }
-        };
-        listeners.push(Listener::new(
-            socket,
-            Origin::Systemd {
-                fd: entry.fd,
-                name: entry.name.clone(),
-            },
-        ));
-    }
-    Ok(listeners)
+    adopt_all(
+        chosen
+            .into_iter()
+            .map(|i| {
+                let entry = &entries[i];
+                Chosen {
+                    fd: entry.fd,
+                    label: format!("{LISTEN_FDS}: {}", describe_systemd(entry)),
+                    origin: Origin::Systemd {
+                        fd: entry.fd,
+                        name: entry.name.clone(),
+                    },
+                }
+            })
+            .collect(),
+    )
 }
 
 fn shown_address(local: &socket2::SockAddr) -> String {
@@ -147,30 +130,57 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
         .iter()
         .filter(|e| selectors.is_empty() || selectors.iter().any(|s| s.matches(e)))
         .collect();
-    // Check every chosen fd before adopting any, so an error leaves all of them untouched.
-    for entry in &chosen {
-        if let Err(refusal) = check_only(entry.fd) {
-            return Err(refusal_error(entry, &refusal));
+    adopt_all(
+        chosen
+            .into_iter()
+            .map(|entry| Chosen {
+                fd: entry.fd,
+                label: format!(
+                    "{SERVER_STARTER_PORT}: fd {} (key {:?})",
+                    entry.fd, entry.key
+                ),
+                origin: Origin::ServerStarter {
+                    key: entry.key.clone(),
+                    fd: entry.fd,
+                },
+            })
+            .collect(),
+    )
+}
+
+/// An inherited fd chosen to be served.
+struct Chosen {
+    fd: RawFd,
+    /// Names the variable and the fd in errors: `LISTEN_FDS: fd 3 (name "web")`.
+    label: String,
+    origin: Origin,
+}
+
+/// Checks every chosen fd before adopting any, so a refusal leaves all of
+/// them untouched; then adopts each. The sources list each fd once.
+fn adopt_all(chosen: Vec<Chosen>) -> Result<Vec<Listener>, Error> {
+    let refused = |c: &Chosen, refusal: &adopt::Refusal| {
+        Error::new(ErrorKind::Inherit, format!("{} {refusal}", c.label))
+    };
+    for c in &chosen {
+        // SAFETY: inherited fds are owned by no object of ours yet, so no
+        // other thread closes them while they are checked.
+        if let Err(refusal) = unsafe { adopt::check(c.fd) } {
+            return Err(refused(c, &refusal));
         }
     }
     let mut listeners = Vec::with_capacity(chosen.len());
-    for entry in chosen {
-        // SAFETY: the parser rejected duplicate fds, so each fd is adopted once;
-        // the fds come from our supervisor and nothing else in this process owns them.
-        let socket = match unsafe { adopt::adopt(entry.fd) } {
-            Ok(socket) => socket,
-            Err(r) => {
+    for c in chosen {
+        // SAFETY: each source names an fd once (LISTEN_FDS counts 3, 4, ...;
+        // the SERVER_STARTER_PORT parser rejects duplicates), so each is
+        // adopted once; nothing else in this process owns them.
+        match unsafe { adopt::adopt(c.fd) } {
+            Ok(socket) => listeners.push(Listener::new(socket, c.origin)),
+            Err(refusal) => {
                 release(listeners);
-                return Err(refusal_error(entry, &r));
+                return Err(refused(&c, &refusal));
             }
-        };
-        listeners.push(Listener::new(
-            socket,
-            Origin::ServerStarter {
-                key: entry.key.clone(),
-                fd: entry.fd,
-            },
-        ));
+        }
     }
     Ok(listeners)
 }
@@ -184,21 +194,4 @@ fn release(listeners: Vec<Listener>) {
             ListenSocket::Unix(u) => u.into_raw_fd(),
         };
     }
-}
-
-/// Runs the checks of [`adopt::adopt`] without taking ownership or changing flags.
-fn check_only(fd: RawFd) -> Result<(), adopt::Refusal> {
-    // SAFETY: fds named by SERVER_STARTER_PORT are owned by no object of ours
-    // yet, so no other thread closes them while they are checked.
-    unsafe { adopt::check(fd) }.map(|_| ())
-}
-
-fn refusal_error(entry: &StarterEntry, refusal: &adopt::Refusal) -> Error {
-    Error::new(
-        ErrorKind::Inherit,
-        format!(
-            "{SERVER_STARTER_PORT}: fd {} (key {:?}) {refusal}",
-            entry.fd, entry.key
-        ),
-    )
 }
