@@ -129,16 +129,20 @@ impl Droplet {
         let inheritance = Inheritance::from_env();
         self.factory()?;
         let http = &self.config.http;
+        // Bad TLS files fail here, before any inherited fd is adopted; the
+        // adapter loads them again when it makes the server.
+        crate::tls::for_layer(&http.security_layer)?;
+        // Inherited fds are checked before this process opens any of its own
+        // (the signal thread's socket pair would take the lowest free number):
+        // an fd the supervisor named but did not pass must read as "not open",
+        // never as one of ours.
+        let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
         let _signals = signal::install(
             &self.trigger,
             http.shutdown_timeout,
             http.repeat_signal,
             identity,
         )?;
-        // Bad TLS files fail here, before any inherited fd is adopted; the
-        // adapter loads them again when it makes the server.
-        crate::tls::for_layer(&http.security_layer)?;
-        let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
         self.serve(listeners, identity)
     }
 

@@ -71,6 +71,19 @@ impl Error {
     }
 }
 
+/// How much of an input an error message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// `value` quoted for an error message (`{:?}`), cut to its first
+/// [`QUOTED_CHARS`] characters with its length in bytes when it is longer, so
+/// a hostile 100 KiB variable still gives a readable one-line error.
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
@@ -107,5 +120,13 @@ mod tests {
         assert_eq!(e.to_string(), "cannot bind 127.0.0.1:80");
         assert_eq!(e.chain(), "cannot bind 127.0.0.1:80: denied");
         assert_eq!(e.kind(), ErrorKind::Bind);
+    }
+
+    #[test]
+    fn quoted_cuts_long_inputs() {
+        assert_eq!(quoted("8080=x"), "\"8080=x\"");
+        let long = "é".repeat(100);
+        let shown = quoted(&long);
+        assert_eq!(shown, format!("{:?}... (200 bytes)", "é".repeat(64)));
     }
 }

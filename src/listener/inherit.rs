@@ -8,7 +8,7 @@ use super::{
     adopt, parse_server_starter_port, ListenSocket, Listener, Origin, Selector, StarterEntry,
     StarterKey, SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
 };
-use crate::error::{Error, ErrorKind};
+use crate::error::{quoted, Error, ErrorKind};
 
 /// The address a usable fd is bound to, as the key a supervisor would write.
 fn address_of(local: &socket2::SockAddr) -> Option<StarterKey> {
@@ -23,7 +23,7 @@ fn address_of(local: &socket2::SockAddr) -> Option<StarterKey> {
 
 fn describe_systemd(entry: &SystemdEntry) -> String {
     match &entry.name {
-        Some(name) => format!("fd {} (name {name:?})", entry.fd),
+        Some(name) => format!("fd {} (name {})", entry.fd, quoted(name)),
         None => format!("fd {}", entry.fd),
     }
 }
@@ -115,7 +115,7 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
     }
     for selector in selectors {
         if !entries.iter().any(|e| selector.matches(e)) {
-            let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+            let keys: Vec<String> = entries.iter().map(|e| quoted(&e.key)).collect();
             return Err(Error::new(
                 ErrorKind::Inherit,
                 format!(
@@ -136,8 +136,9 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
             .map(|entry| Chosen {
                 fd: entry.fd,
                 label: format!(
-                    "{SERVER_STARTER_PORT}: fd {} (key {:?})",
-                    entry.fd, entry.key
+                    "{SERVER_STARTER_PORT}: fd {} (key {})",
+                    entry.fd,
+                    quoted(&entry.key)
                 ),
                 origin: Origin::ServerStarter {
                     key: entry.key.clone(),

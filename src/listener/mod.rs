@@ -334,7 +334,7 @@ mod tests {
         let e = resolve(&inh, &listen, &ServerConfig::default()).unwrap_err();
         assert!(
             e.to_string()
-                .contains("\"9090\" matches no entry (keys: 8080)"),
+                .contains(r#""9090" matches no entry (keys: "8080")"#),
             "{e}"
         );
     }

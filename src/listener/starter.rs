@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{quoted, Error, ErrorKind};
 
 /// The environment variable Perl's `start_server` uses to pass sockets.
 pub const SERVER_STARTER_PORT: &str = "SERVER_STARTER_PORT";
@@ -102,7 +102,7 @@ pub fn parse_server_starter_port(value: &str) -> Result<Vec<StarterEntry>, Error
     let bad = |entry: &str, problem: String| {
         Error::new(
             ErrorKind::Inherit,
-            format!("{SERVER_STARTER_PORT}: entry {entry:?}: {problem}"),
+            format!("{SERVER_STARTER_PORT}: entry {}: {problem}", quoted(entry)),
         )
     };
     let mut entries = Vec::new();
@@ -125,12 +125,15 @@ pub fn parse_server_starter_port(value: &str) -> Result<Vec<StarterEntry>, Error
         if !all_digits(fd_text) {
             return Err(bad(
                 item,
-                format!("fd {fd_text:?} is not a non-negative decimal number"),
+                format!(
+                    "fd {} is not a non-negative decimal number",
+                    quoted(fd_text)
+                ),
             ));
         }
         let fd: RawFd = fd_text
             .parse()
-            .map_err(|_| bad(item, format!("fd {fd_text} is too large")))?;
+            .map_err(|_| bad(item, format!("fd {} is too large", quoted(fd_text))))?;
         if !seen.insert(fd) {
             return Err(bad(item, format!("fd {fd} is listed twice")));
         }
@@ -151,13 +154,19 @@ pub fn parse_generation(value: &str) -> Result<u64, Error> {
     if !all_digits(trimmed) {
         return Err(Error::new(
             ErrorKind::Inherit,
-            format!("{SERVER_STARTER_GENERATION}: {value:?} is not a decimal number"),
+            format!(
+                "{SERVER_STARTER_GENERATION}: {} is not a decimal number",
+                quoted(value)
+            ),
         ));
     }
     trimmed.parse().map_err(|_| {
         Error::new(
             ErrorKind::Inherit,
-            format!("{SERVER_STARTER_GENERATION}: {value:?} is too large"),
+            format!(
+                "{SERVER_STARTER_GENERATION}: {} is too large",
+                quoted(value)
+            ),
         )
     })
 }

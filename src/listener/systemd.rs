@@ -3,7 +3,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{quoted, Error, ErrorKind};
 
 /// The pid the sockets are meant for.
 pub const LISTEN_PID: &str = "LISTEN_PID";
@@ -82,7 +82,8 @@ pub fn parse_listen_fds(vars: &SystemdVars, our_pid: u32) -> Result<Activation, 
         Ok(pid) if all_digits(pid_text) && pid > 0 => pid,
         _ => {
             return Err(bad(format!(
-                "{LISTEN_PID}: {pid_text:?} is not a process id"
+                "{LISTEN_PID}: {} is not a process id",
+                quoted(pid_text)
             )))
         }
     };
@@ -97,14 +98,20 @@ pub fn parse_listen_fds(vars: &SystemdVars, our_pid: u32) -> Result<Activation, 
     let fds_text = fds_text.trim();
     if !all_digits(fds_text) {
         return Err(bad(format!(
-            "{LISTEN_FDS}: {fds_text:?} is not a non-negative decimal number of sockets"
+            "{LISTEN_FDS}: {} is not a non-negative decimal number of sockets",
+            quoted(fds_text)
         )));
     }
     let count: RawFd = fds_text
         .parse()
         .ok()
         .filter(|n| LISTEN_FDS_START.checked_add(*n).is_some())
-        .ok_or_else(|| bad(format!("{LISTEN_FDS}: {fds_text} sockets is too many")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "{LISTEN_FDS}: {} sockets is too many",
+                quoted(fds_text)
+            ))
+        })?;
     if count == 0 {
         return Err(bad(format!(
             "{LISTEN_FDS} is 0: systemd passed no sockets, and handover does not bind its own under socket activation"
@@ -193,7 +200,7 @@ mod tests {
             (vars(Some("9"), Some("0"), None), "LISTEN_FDS is 0"),
             (
                 vars(Some("9"), Some("2147483645"), None),
-                "2147483645 sockets is too many",
+                r#""2147483645" sockets is too many"#,
             ),
             (
                 vars(Some("9"), Some("99999999999999999999"), None),
