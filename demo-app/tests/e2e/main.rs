@@ -10,6 +10,7 @@
 mod support;
 
 mod bad_input;
+mod hostile_env;
 mod servers;
 
 use std::path::{Path, PathBuf};
