@@ -1,7 +1,6 @@
 //! Bad input: a clear one-line error, a non-zero exit, no panic, nothing closed.
 
-use std::net::{TcpListener, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::demo;

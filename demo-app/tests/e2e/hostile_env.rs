@@ -6,7 +6,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,12 +20,15 @@ enum Fixture {
     /// The read end is passed; the write end stays here.
     Pipe(std::fs::File, std::fs::File),
     Udp(UdpSocket),
-    UnixDatagram(UnixDatagram),
+    UnixDgram(UnixDatagram),
     BoundNotListening(socket2::Socket),
     /// The accepted end is passed; the client end stays here.
     Connected(TcpStream, TcpStream),
-    Listener(TcpListener),
-    UnixListener(UnixListener, tempfile::TempDir),
+    Listening(TcpListener),
+    UnixListening {
+        listener: UnixListener,
+        _dir: tempfile::TempDir,
+    },
 }
 
 use Fixture::*;
@@ -38,8 +41,13 @@ fn file() -> Fixture {
 }
 
 fn pipe() -> Fixture {
-    let (r, w) = std::io::pipe().unwrap();
-    Pipe(OwnedFd::from(r).into(), OwnedFd::from(w).into())
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills `fds` with two new fds, owned from here on.
+    let (r, w) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    Pipe(r.into(), w.into())
 }
 
 fn udp() -> Fixture {
@@ -47,7 +55,7 @@ fn udp() -> Fixture {
 }
 
 fn unix_datagram() -> Fixture {
-    UnixDatagram(UnixDatagram::unbound().unwrap())
+    UnixDgram(UnixDatagram::unbound().unwrap())
 }
 
 fn bound_not_listening() -> Fixture {
@@ -65,14 +73,17 @@ fn connected() -> Fixture {
 }
 
 fn listener() -> Fixture {
-    Listener(TcpListener::bind("127.0.0.1:0").unwrap())
+    Listening(TcpListener::bind("127.0.0.1:0").unwrap())
 }
 
 /// A unix listener at a path that contains `=`.
 fn unix_listener_with_equals() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let l = UnixListener::bind(dir.path().join("a=b.sock")).unwrap();
-    UnixListener(l, dir)
+    UnixListening {
+        listener: l,
+        _dir: dir,
+    }
 }
 
 impl Fixture {
@@ -80,17 +91,17 @@ impl Fixture {
         match self {
             File(f) | Pipe(f, _) => f.as_fd(),
             Udp(s) => s.as_fd(),
-            UnixDatagram(s) => s.as_fd(),
+            UnixDgram(s) => s.as_fd(),
             BoundNotListening(s) => s.as_fd(),
             Connected(s, _) => s.as_fd(),
-            Listener(l) => l.as_fd(),
-            UnixListener(l, _) => l.as_fd(),
+            Listening(l) => l.as_fd(),
+            UnixListening { listener: l, .. } => l.as_fd(),
         }
     }
 
     fn path(&self) -> String {
         match self {
-            UnixListener(l, _) => l
+            UnixListening { listener: l, .. } => l
                 .local_addr()
                 .unwrap()
                 .as_pathname()
@@ -149,7 +160,7 @@ impl Fixture {
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 assert_eq!(s.recv(&mut buf).unwrap(), 4);
             }
-            UnixDatagram(_) | BoundNotListening(_) => {}
+            UnixDgram(_) | BoundNotListening(_) => {}
             Connected(ours, theirs) => {
                 for (from, to) in [(ours, theirs), (theirs, ours)] {
                     (&*from).write_all(b"ping").unwrap();
@@ -159,12 +170,12 @@ impl Fixture {
                     assert_eq!(&buf, b"ping");
                 }
             }
-            Listener(l) => {
+            Listening(l) => {
                 assert!(still_listening(l));
                 TcpStream::connect(l.local_addr().unwrap()).unwrap();
                 l.accept().unwrap();
             }
-            UnixListener(l, _) => {
+            UnixListening { listener: l, .. } => {
                 assert!(still_listening(l));
                 std::os::unix::net::UnixStream::connect(self.path()).unwrap();
                 l.accept().unwrap();
