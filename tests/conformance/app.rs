@@ -9,6 +9,9 @@ use handover::bytes::Bytes;
 use handover::http::{header, HeaderValue, Method, StatusCode};
 use handover::{text, Body, BoxError, Config, Droplet, Error, Identity, Request, Response, Router};
 
+/// Names a file whose existence makes [`run`] panic at start-up.
+pub const PANIC_IF: &str = "HANDOVER_CONFORMANCE_PANIC_IF";
+
 fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.uri()
         .query()?
@@ -108,6 +111,21 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
             });
             Response::new(Body::chunked(chunks))
         })?
+        .get("/child-fds", |_: Request| async {
+            // What a process this app spawns holds open: one `FD TARGET` line
+            // per fd of the shell (`socket:[INODE]` for a socket).
+            let listing = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(r#"for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done"#)
+                .output();
+            match listing {
+                Ok(out) => text(
+                    StatusCode::OK,
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                ),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("spawn: {e}\n")),
+            }
+        })?
         .get("/healthz", move |_: Request| {
             let draining = drain.is_draining();
             async move {
@@ -132,7 +150,15 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
 }
 
 /// Runs the app on the adapter named `adapter`, with `config` if given.
+///
+/// Panics at start-up, like an app with a bug in `main`, when the file named
+/// by [`PANIC_IF`] exists.
 pub fn run(adapter: &str, config: Option<OsString>) -> Result<i32, Error> {
+    if let Some(flag) = std::env::var_os(PANIC_IF) {
+        if std::path::Path::new(&flag).exists() {
+            panic!("start-up bug: {} exists", flag.to_string_lossy());
+        }
+    }
     let mut config = match config {
         Some(path) => Config::load(path)?,
         None => Config::default(),

@@ -21,6 +21,7 @@ mod tls_support;
 
 mod app;
 mod drain;
+mod faults;
 mod inherit;
 mod requests;
 mod startup;
@@ -106,7 +107,10 @@ macro_rules! cases {
             zero_failure::dense_keep_alive_load_across_5_hups_has_no_failures,
             zero_failure::sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response,
             zero_failure::a_post_body_in_flight_across_hup_arrives_intact,
-            zero_failure::a_broken_deploy_under_load_fails_no_request,
+            faults::a_deploy_that_exits_1_under_load_fails_no_request,
+            faults::a_deploy_that_panics_at_start_up_under_load_fails_no_request,
+            faults::an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on,
+            faults::term_to_the_supervisor_while_a_generation_drains_ends_within_its_deadline,
             tls::hot_deploy_over_tls_fails_no_request,
         );
     };

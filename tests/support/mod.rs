@@ -388,6 +388,11 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Whether process `pid` is gone and reaped: not even a zombie is left.
+pub fn reaped(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// How one keep-alive request ended.
 #[derive(Debug)]
 pub enum Outcome {

@@ -104,6 +104,17 @@ impl Supervised {
         self.proc.signal(sig);
     }
 
+    /// Leaves `pid` out of [`Supervised::stop`]'s checks (a generation the
+    /// test killed, say).
+    pub fn forget(&mut self, pid: i32) {
+        self.pids.retain(|p| *p != pid);
+    }
+
+    /// Every generation's pid seen so far, oldest first.
+    pub fn pids(&self) -> &[i32] {
+        &self.pids
+    }
+
     pub fn current_pid(&self) -> i32 {
         *self.pids.last().unwrap()
     }
