@@ -22,6 +22,7 @@ mod tls_support;
 mod app;
 mod drain;
 mod faults;
+mod hygiene;
 mod inherit;
 mod requests;
 mod startup;
@@ -93,6 +94,7 @@ macro_rules! cases {
             drain::sd_notify_ready_then_stopping,
             startup::bind_failure_exits_1_naming_the_address,
             startup::stray_fd_exits_1_and_leaves_the_good_socket_listening,
+            hygiene::children_of_the_app_hold_none_of_its_sockets,
         );
         mod perl {
             cases!(@supervised $adapter, Perl);
