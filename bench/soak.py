@@ -527,20 +527,24 @@ def main():
     for path in (DEMO, SUPERVISOR):
         if not os.access(path, os.X_OK):
             sys.exit("soak: %s is missing or not executable (run without --no-build)" % path)
-    cfg = os.path.join(tempfile.mkdtemp(prefix="soak-cfg."), "soak.toml")
+    cfg_dir = tempfile.mkdtemp(prefix="soak-cfg.")
+    cfg = os.path.join(cfg_dir, "soak.toml")
     with open(cfg, "w") as f:
         f.write('[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers)
 
     results = {}
-    for a in args.adapters:
-        print("%s: %d restarts under wrk -t%d -c%d%s" % (
-            a, args.restarts, args.threads, args.connections,
-            " and a %g/s fresh-connection probe" % args.rate if args.rate > 0 else ""),
-            file=sys.stderr, flush=True)
-        try:
-            results[a] = soak(a, args, cfg)
-        except Failure as e:
-            sys.exit("soak: %s failed: %s" % (a, e))
+    try:
+        for a in args.adapters:
+            print("%s: %d restarts under wrk -t%d -c%d%s" % (
+                a, args.restarts, args.threads, args.connections,
+                " and a %g/s fresh-connection probe" % args.rate if args.rate > 0 else ""),
+                file=sys.stderr, flush=True)
+            try:
+                results[a] = soak(a, args, cfg)
+            except Failure as e:
+                sys.exit("soak: %s failed: %s" % (a, e))
+    finally:
+        shutil.rmtree(cfg_dir, ignore_errors=True)
 
     print("command: %s" % " ".join(shlex.quote(x) for x in [sys.argv[0]] + sys.argv[1:]))
     print("date: %s" % datetime.now().astimezone().isoformat(timespec="seconds"))
