@@ -3,7 +3,7 @@
 //! acts on a signal and none is lost while the loop is busy.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -97,6 +97,13 @@ impl Receiver {
         let (wake, write) = UnixStream::pair().map_err(|e| Error::io("signal pipe", e))?;
         wake.set_nonblocking(true)
             .map_err(|e| Error::io("signal pipe", e))?;
+        write
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("signal pipe", e))?;
+        // One write end for every handler, never closed: a handler may run
+        // at any moment until the process exits, so its fd must stay valid
+        // (and never be reused for something else).
+        let write = write.into_raw_fd();
         let mut flags = Vec::new();
         for signal in HANDLED {
             let flag = Arc::new(AtomicBool::new(false));
@@ -107,8 +114,7 @@ impl Receiver {
                 )
             };
             signal_hook::flag::register(signal, flag.clone()).map_err(failed)?;
-            let write = write.try_clone().map_err(failed)?;
-            signal_hook::low_level::pipe::register(signal, write).map_err(failed)?;
+            signal_hook::low_level::pipe::register_raw(signal, write).map_err(failed)?;
             flags.push((signal, flag));
         }
         Ok(Receiver { wake, flags })
