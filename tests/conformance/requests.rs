@@ -9,7 +9,7 @@ use crate::support::*;
 use crate::Adapter;
 
 /// The app bound to 127.0.0.1:0 with extra `[http]` settings.
-fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
+pub fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = adapter.config(
         dir.path(),
@@ -22,12 +22,12 @@ fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::Te
 }
 
 /// Stops the app with TERM; it must exit 0.
-fn stop(mut app: Proc) {
+pub fn stop(mut app: Proc) {
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
@@ -43,7 +43,7 @@ fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a raw response into its head (lowercased) and body.
-fn split(raw: &[u8]) -> (String, &[u8]) {
+pub fn split(raw: &[u8]) -> (String, &[u8]) {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -275,11 +275,24 @@ impl DrainControl for HyperControl {
     }
 }
 
+/// The largest request head (request line and headers) served, in bytes;
+/// a larger one gets 431 and the connection is closed. actix-http's fixed
+/// limit, so that every adapter refuses the same heads (hyper's own default
+/// is its ~400 KiB read buffer).
+const MAX_HEAD_SIZE: usize = 128 * 1024;
+
+/// The most header fields a request may have; more gets 431. actix-http's
+/// fixed limit (hyper's default is 100). At most 100, the parser keeps them
+/// on the stack.
+const MAX_HEADERS: usize = 96;
+
 fn builder(config: &ServerConfig) -> http1::Builder {
     let mut builder = http1::Builder::new();
     if config.keep_alive.is_zero() {
         builder.keep_alive(false);
     }
+    builder.max_header_size(MAX_HEAD_SIZE);
+    builder.max_headers(MAX_HEADERS);
     // Timeouts are the watchdog's (see `watchdog.rs`), one timer per connection.
     builder.header_read_timeout(None::<Duration>);
     builder
