@@ -1,4 +1,5 @@
-//! Hostile clients: heads over the limits, thousands of idle connections.
+//! Hostile clients: heads over the limits, a slowloris trickling its head,
+//! thousands of idle connections.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -119,6 +120,61 @@ pub fn oversized_head_is_431(adapter: &Adapter) {
     let many = request_with(&many_headers(MAX_HEADERS - 2));
     assert_answered(addr, &many, 200, "as many headers as allowed");
     // The server is unharmed.
+    assert_eq!(get(addr, "/").unwrap().status, 200);
+    stop(app);
+}
+
+/// Trickles a head that never ends on `s`, a byte every 100 ms, until the
+/// server ends the connection or `limit` passes. Returns what the server
+/// sent and how the connection ended.
+fn slowloris(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, End) {
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    for i in 0usize.. {
+        if Instant::now() >= deadline {
+            return (out, End::Open);
+        }
+        let byte = HEAD.get(i).copied().unwrap_or(b'a');
+        if s.write_all(&[byte]).is_err() {
+            // Closed by the server: collect what it sent before.
+            let (rest, end) = read_until_end(s, Duration::from_secs(2));
+            out.extend_from_slice(&rest);
+            return (out, if end == End::Open { End::Reset } else { end });
+        }
+        // Also the pace: waits up to 100 ms.
+        match s.read(&mut buf) {
+            Ok(0) => return (out, End::Eof),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                if let Some(end) = end_of(&e) {
+                    return (out, end);
+                }
+            }
+        }
+    }
+    unreachable!("the trickle ends by returning")
+}
+
+/// Asserts a slowloris was closed without being served.
+fn assert_closed_unserved(out: &[u8], end: End, what: &str) {
+    assert_ne!(end, End::Open, "{what}: still open after 10 s");
+    assert!(
+        out.is_empty() || out.starts_with(b"HTTP/1.1 408 "),
+        "{what}: closed with {:?}",
+        String::from_utf8_lossy(out)
+    );
+}
+
+pub fn slowloris_head_is_closed_after_request_timeout(adapter: &Adapter) {
+    let (app, addr, _dir) = serve(adapter, "request_timeout = \"500ms\"");
+    let mut s = connect(addr);
+    let (out, end) = slowloris(&mut s, Duration::from_secs(10));
+    assert_closed_unserved(&out, end, "a head trickled on a new connection");
     assert_eq!(get(addr, "/").unwrap().status, 200);
     stop(app);
 }

@@ -84,6 +84,7 @@ macro_rules! cases {
             requests::half_sent_head_is_closed_after_request_timeout,
             requests::slow_streamed_response_outlives_keep_alive,
             hostile::oversized_head_is_431,
+            hostile::slowloris_head_is_closed_after_request_timeout,
             hostile::two_thousand_idle_connections_leave_the_server_responsive,
             drain::term_lets_the_in_flight_request_finish_then_exits_0,
             drain::deadline_forces_the_stop_with_exit_3,
