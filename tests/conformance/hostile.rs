@@ -1,5 +1,5 @@
 //! Hostile clients: heads over the limits, a slowloris trickling its head,
-//! thousands of idle connections.
+//! thousands of idle connections, and all of them at once during a drain.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -285,4 +285,36 @@ pub fn two_thousand_idle_connections_leave_the_server_responsive(adapter: &Adapt
     }
     drop((silent, kept));
     stop(app);
+}
+
+pub fn hostile_clients_do_not_disturb_a_drain(adapter: &Adapter) {
+    const SILENT: usize = 1000;
+    const KEPT: usize = 50;
+    raise_fd_limit(3 * (SILENT + KEPT) as u64);
+    // Nothing times out on its own: the drain has to close every connection,
+    // and an exit of 3 would mean one held it until `shutdown_timeout`.
+    let (mut app, addr, _dir) = serve(adapter, &format!("{PATIENT}\nshutdown_timeout = \"30s\""));
+    let (silent, kept) = idle_crowd(addr, SILENT, KEPT);
+    let oversized = request_with(&one_header(HEAD_LIMIT + 1024));
+    assert_answered(addr, &oversized, 431, "an oversized head");
+    let loris = thread::spawn(move || slowloris(&mut connect(addr), Duration::from_secs(60)));
+    wait_for_sockets(&app, SILENT + KEPT + 1);
+    // A legitimate request in flight when the drain starts.
+    let legit = thread::spawn(move || get(addr, "/sleep?ms=1500"));
+    thread::sleep(Duration::from_millis(300));
+    app.signal(libc::SIGTERM);
+    let resp = legit
+        .join()
+        .unwrap()
+        .expect("the in-flight request answered");
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (200, "slept 1500 ms\n")
+    );
+    assert_eq!(app.exit_code(Duration::from_secs(40)), 0, "drained in time");
+    let log = app.stderr.text();
+    assert!(log.contains("drain: last connection closed"), "{log}");
+    let (out, end) = loris.join().unwrap();
+    assert_closed_unserved(&out, end, "a head trickled during the drain");
+    drop((silent, kept));
 }

@@ -201,6 +201,11 @@ where
             biased;
             result = conn.as_mut() => break result,
             _ = closing(&mut close_idle), if !shutting_down => {
+                // A head still arriving has no request yet: closed now, as
+                // hyper itself does after a connection's first request.
+                if progress.in_head() {
+                    break Ok(());
+                }
                 // Closes the connection now if it is idle, otherwise after the
                 // response in progress (with `Connection: close`).
                 conn.as_mut().graceful_shutdown();
