@@ -179,6 +179,39 @@ pub fn slowloris_head_is_closed_after_request_timeout(adapter: &Adapter) {
     stop(app);
 }
 
+/// A connection that made one keep-alive request and got its answer.
+fn kept_alive(addr: SocketAddr) -> TcpStream {
+    let mut s = connect(addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = s.read(&mut first).unwrap();
+    let first = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(
+        first.starts_with("HTTP/1.1 200 ") && first.ends_with("Hello, world!"),
+        "{first:?}"
+    );
+    s
+}
+
+pub fn late_head_after_a_keep_alive_request_is_closed(adapter: &Adapter) {
+    // The keep-alive timer stops at the next head's first byte (on actix);
+    // something else must close a head that trickles or stalls after it.
+    let (app, addr, _dir) = serve(adapter, "request_timeout = \"500ms\"\nkeep_alive = \"1s\"");
+    let trickled = thread::spawn(move || slowloris(&mut kept_alive(addr), Duration::from_secs(10)));
+    let stalled = thread::spawn(move || {
+        let mut s = kept_alive(addr);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Stalled: ")
+            .unwrap();
+        read_until_end(&mut s, Duration::from_secs(10))
+    });
+    let (out, end) = trickled.join().unwrap();
+    assert_closed_unserved(&out, end, "a head trickled after a keep-alive request");
+    let (out, end) = stalled.join().unwrap();
+    assert_closed_unserved(&out, end, "a head stalled after a keep-alive request");
+    assert_eq!(get(addr, "/").unwrap().status, 200);
+    stop(app);
+}
+
 /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (server
 /// children inherit it); fails the case if that is below `need`.
 fn raise_fd_limit(need: u64) {

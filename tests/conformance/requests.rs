@@ -271,9 +271,19 @@ pub fn half_sent_head_is_closed_after_request_timeout(adapter: &Adapter) {
 }
 
 pub fn slow_streamed_response_outlives_keep_alive(adapter: &Adapter) {
-    // Gaps between chunks longer than keep_alive: the response is in
-    // progress, so the connection is not idle and must not be closed.
-    let (app, addr, _dir) = serve(adapter, "keep_alive = \"300ms\"");
+    // Gaps between chunks longer than keep_alive and request_timeout
+    // together: the response is in progress, so the connection is not idle
+    // and must not be closed.
+    let (app, addr, _dir) = serve(
+        adapter,
+        "keep_alive = \"300ms\"\nrequest_timeout = \"300ms\"",
+    );
+    // So is a slow handler.
+    let slept = get(addr, "/sleep?ms=1500").unwrap();
+    assert_eq!(
+        (slept.status, slept.text().as_str()),
+        (200, "slept 1500 ms\n")
+    );
     let out = raw_exchange(
         addr,
         b"GET /drip?n=3&ms=700 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
