@@ -86,6 +86,7 @@ macro_rules! cases {
             hostile::oversized_head_is_431,
             hostile::slowloris_head_is_closed_after_request_timeout,
             hostile::late_head_after_a_keep_alive_request_is_closed,
+            hostile::slow_request_body_is_not_cut_by_the_timeouts,
             hostile::two_thousand_idle_connections_leave_the_server_responsive,
             hostile::hostile_clients_do_not_disturb_a_drain,
             drain::term_lets_the_in_flight_request_finish_then_exits_0,
