@@ -22,6 +22,7 @@ mod tls_support;
 mod app;
 mod drain;
 mod faults;
+mod hostile;
 mod hygiene;
 mod inherit;
 mod requests;
@@ -84,6 +85,12 @@ macro_rules! cases {
             requests::idle_keep_alive_connection_is_closed_after_keep_alive,
             requests::half_sent_head_is_closed_after_request_timeout,
             requests::slow_streamed_response_outlives_keep_alive,
+            hostile::oversized_head_is_431,
+            hostile::slowloris_head_is_closed_after_request_timeout,
+            hostile::late_head_after_a_keep_alive_request_is_closed,
+            hostile::slow_request_body_is_not_cut_by_the_timeouts,
+            hostile::two_thousand_idle_connections_leave_the_server_responsive,
+            hostile::hostile_clients_do_not_disturb_a_drain,
             drain::term_lets_the_in_flight_request_finish_then_exits_0,
             drain::deadline_forces_the_stop_with_exit_3,
             drain::second_term_during_drain_forces_with_exit_4,

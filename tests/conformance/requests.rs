@@ -9,7 +9,7 @@ use crate::support::*;
 use crate::Adapter;
 
 /// The app bound to 127.0.0.1:0 with extra `[http]` settings.
-fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
+pub fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = adapter.config(
         dir.path(),
@@ -22,12 +22,12 @@ fn serve(adapter: &Adapter, http_extra: &str) -> (Proc, SocketAddr, tempfile::Te
 }
 
 /// Stops the app with TERM; it must exit 0.
-fn stop(mut app: Proc) {
+pub fn stop(mut app: Proc) {
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
@@ -43,7 +43,7 @@ fn raw_exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a raw response into its head (lowercased) and body.
-fn split(raw: &[u8]) -> (String, &[u8]) {
+pub fn split(raw: &[u8]) -> (String, &[u8]) {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -271,9 +271,19 @@ pub fn half_sent_head_is_closed_after_request_timeout(adapter: &Adapter) {
 }
 
 pub fn slow_streamed_response_outlives_keep_alive(adapter: &Adapter) {
-    // Gaps between chunks longer than keep_alive: the response is in
-    // progress, so the connection is not idle and must not be closed.
-    let (app, addr, _dir) = serve(adapter, "keep_alive = \"300ms\"");
+    // Gaps between chunks longer than keep_alive and request_timeout
+    // together: the response is in progress, so the connection is not idle
+    // and must not be closed.
+    let (app, addr, _dir) = serve(
+        adapter,
+        "keep_alive = \"300ms\"\nrequest_timeout = \"300ms\"",
+    );
+    // So is a slow handler.
+    let slept = get(addr, "/sleep?ms=1500").unwrap();
+    assert_eq!(
+        (slept.status, slept.text().as_str()),
+        (200, "slept 1500 ms\n")
+    );
     let out = raw_exchange(
         addr,
         b"GET /drip?n=3&ms=700 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",

@@ -9,6 +9,12 @@
 //!   (`stop(true)`); a forced stop returns at once and open connections are cut.
 //! * Inherited unix sockets are served with `listen_uds`, never `bind_uds`, so
 //!   no path is ever unlinked.
+//! * Timeouts: actix's own (`keep_alive`, and `request_timeout` for a
+//!   connection's first head, 408), plus a check actix lacks: a connection
+//!   on which no request has started within `keep_alive` + `request_timeout`
+//!   of the previous response is closed, so a head that trickles in (or
+//!   stalls) after a keep-alive request cannot hold it for ever. Request
+//!   heads are limited to 128 KiB and 96 header fields (431 beyond).
 //! * [`NativeFactory`] serves an existing actix-web `App` instead of a handover
 //!   responder, so an actix app gains handover's listeners, signals, drain and
 //!   readiness by changing `main` only (see `examples/native_actix.rs`).
@@ -26,6 +32,7 @@
 
 mod convert;
 mod server;
+mod watchdog;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

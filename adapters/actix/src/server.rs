@@ -16,6 +16,7 @@ use handover::{
 };
 
 use crate::convert;
+use crate::watchdog::{self, Limits, Tracked, Watched};
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -137,9 +138,12 @@ where
     };
     let counter = connections.clone();
     let lingering = connections.clone();
+    let limits = Limits::new(config.keep_alive, config.request_timeout);
     let mut builder = HttpServer::new(move || {
         let lingering = lingering.clone();
         make_app().wrap_fn(move |request, service| {
+            // Counted for the watchdog until the response body has been sent.
+            let busy = request.conn_data::<Watched>().map(Watched::start);
             let response = service.call(request);
             let lingering = lingering.clone();
             async move {
@@ -152,13 +156,17 @@ where
                         .head_mut()
                         .set_connection_type(ConnectionType::Close);
                 }
-                Ok(response)
+                Ok(response.map_body(|_, body| Tracked::new(body, busy)))
             }
         })
     })
     // The guard lives in the connection's data and drops when actix drops the connection.
-    .on_connect(move |_, data| {
+    .on_connect(move |io, data| {
         data.insert(counter.open());
+        // actix times a connection's first request head only; see `watchdog`.
+        if let Some(limits) = limits {
+            watchdog::watch(io, data, limits);
+        }
     })
     .disable_signals()
     .keep_alive(keep_alive)

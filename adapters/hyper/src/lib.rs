@@ -19,8 +19,11 @@
 //! `request_timeout` with keep-alive off) while no request is in progress
 //! (a handler running or a response body streaming counts as in progress) is
 //! closed: an idle keep-alive connection, a half-sent head, a client that
-//! stopped reading. It is checked once per period, so an idle connection lasts
-//! between one and two periods.
+//! stopped reading. A request head must be complete within `request_timeout`
+//! of its first byte (a new connection's first head: of the accept), however
+//! steadily it trickles in. Both are checked once per period (the shorter of
+//! the two), so a limit is enforced to within one period. Request heads are
+//! limited to 128 KiB and 96 header fields (431 beyond), as on actix.
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};

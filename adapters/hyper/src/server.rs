@@ -22,7 +22,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_rustls::TlsAcceptor;
 
 use crate::service::{HttpService, Lingering};
-use crate::watchdog::{Progress, Watched};
+use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
 /// loop waits this long before accepting again instead of spinning.
@@ -109,7 +109,10 @@ struct Shared<S> {
     builder: http1::Builder,
     connections: Connections,
     close_idle: watch::Receiver<bool>,
-    idle: Option<Duration>,
+    /// The watchdog's limits (zero: none): no progress with no request in
+    /// progress, and a request head arriving.
+    idle: Duration,
+    head: Duration,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Option<Duration>,
 }
@@ -175,9 +178,11 @@ where
         connections,
         mut close_idle,
         idle,
+        head,
         ..
     } = shared;
     let progress = Progress::new();
+    let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
     let service = Lingering {
         inner: service,
         connections,
@@ -185,30 +190,33 @@ where
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
     let mut conn = pin!(builder.serve_connection(io, service));
-    let mut interval = idle.map(|period| {
+    let mut interval = watchdog.period().map(|period| {
         let mut interval = tokio::time::interval_at(Instant::now() + period, period);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         interval
     });
-    let mut mark = progress.mark();
     let mut shutting_down = false;
     let result = loop {
         tokio::select! {
             biased;
             result = conn.as_mut() => break result,
             _ = closing(&mut close_idle), if !shutting_down => {
+                // A head still arriving has no request yet: closed now, as
+                // hyper itself does after a connection's first request.
+                if progress.in_head() {
+                    break Ok(());
+                }
                 // Closes the connection now if it is idle, otherwise after the
                 // response in progress (with `Connection: close`).
                 conn.as_mut().graceful_shutdown();
                 shutting_down = true;
             }
             _ = tick(&mut interval) => {
-                if progress.stalled_since(mark) {
-                    log::debug!("hyper: closing a connection with no progress for {idle:?}");
+                if let Some(expired) = watchdog.check(Instant::now().into_std()) {
+                    log::debug!("hyper: closing a connection: {expired}");
                     // Dropping the connection closes it.
                     break Ok(());
                 }
-                mark = progress.mark();
             }
         }
     };
@@ -275,28 +283,39 @@ impl DrainControl for HyperControl {
     }
 }
 
+/// The largest request head (request line and headers) served, in bytes;
+/// a larger one gets 431 and the connection is closed. actix-http's fixed
+/// limit, so that every adapter refuses the same heads (hyper's own default
+/// is its ~400 KiB read buffer).
+const MAX_HEAD_SIZE: usize = 128 * 1024;
+
+/// The most header fields a request may have; more gets 431. actix-http's
+/// fixed limit (hyper's default is 100). At most 100, the parser keeps them
+/// on the stack.
+const MAX_HEADERS: usize = 96;
+
 fn builder(config: &ServerConfig) -> http1::Builder {
     let mut builder = http1::Builder::new();
     if config.keep_alive.is_zero() {
         builder.keep_alive(false);
     }
-    // Timeouts are the watchdog's (see `watchdog.rs`), one timer per connection.
+    builder.max_header_size(MAX_HEAD_SIZE);
+    builder.max_headers(MAX_HEADERS);
+    // Timeouts, the head's included, are the watchdog's (see `watchdog.rs`),
+    // one timer per connection.
     builder.header_read_timeout(None::<Duration>);
     builder
 }
 
 /// How long a connection may go without progress while no request is in
-/// progress: the keep-alive timeout, or `request_timeout` with keep-alive off.
-/// `None` when both are zero.
-fn idle_period(config: &ServerConfig) -> Option<Duration> {
-    // hyper has one timer for the wait before a request head and its arrival;
-    // between keep-alive requests it is the keep-alive timeout.
-    let period = if config.keep_alive.is_zero() {
+/// progress: the keep-alive timeout, or `request_timeout` with keep-alive off
+/// (zero: no limit). A head's own limit is `request_timeout`.
+fn idle_period(config: &ServerConfig) -> Duration {
+    if config.keep_alive.is_zero() {
         config.request_timeout
     } else {
         config.keep_alive
-    };
-    (!period.is_zero()).then_some(period)
+    }
 }
 
 async fn serve<S: ServiceSource>(
@@ -317,6 +336,7 @@ async fn serve<S: ServiceSource>(
         connections: connections.clone(),
         close_idle: close_idle_rx,
         idle: idle_period(&config),
+        head: config.request_timeout,
         tls,
         handshake_timeout: config.handshake_timeout(),
     };

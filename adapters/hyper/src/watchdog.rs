@@ -1,8 +1,15 @@
-//! Idle and stall timeouts at a per-connection cost of one timer, not one per
-//! request: the connection's IO counts its reads and writes, the service counts
-//! requests in progress, and a periodic tick closes a connection that made no
-//! progress for a whole period while no request was in progress (an idle
-//! keep-alive connection, a half-sent head, a client that stopped reading).
+//! Idle and head timeouts at a per-connection cost of one timer, not one per
+//! request: the connection's IO counts its reads and writes and notes when
+//! bytes arrive between requests (a head is coming in), the service counts
+//! requests in progress, and a periodic tick ([`Watchdog::check`]) closes a
+//! connection
+//!
+//! * that moved no bytes for the idle period while no request was in
+//!   progress (an idle keep-alive connection, a stalled head, a client that
+//!   stopped reading), or
+//! * whose head has been arriving for longer than the head limit, however
+//!   steadily its bytes trickle in (a slowloris). A new connection's first
+//!   head counts from the accept.
 //!
 //! hyper's own `header_read_timeout` allocates and arms a timer for every
 //! request; on a small response that was over a tenth of the adapter's
@@ -10,44 +17,172 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What the tick looks at; shared by the IO wrapper and the service wrapper
 /// of one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Progress {
     transfers: AtomicU64,
     in_service: AtomicUsize,
+    /// Requests started so far: while it stays put, a head in progress is
+    /// the same head.
+    started: AtomicU64,
+    /// Whether a head is arriving: bytes came in while no request was in
+    /// progress (or the connection is new) and no request started since.
+    in_head: AtomicBool,
 }
 
 impl Progress {
-    /// A progress counter for one connection.
+    /// A progress counter for one new connection, waiting for its first head.
     pub(crate) fn new() -> Arc<Progress> {
-        Arc::new(Progress::default())
+        Arc::new(Progress {
+            transfers: AtomicU64::new(0),
+            in_service: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            in_head: AtomicBool::new(true),
+        })
     }
 
     fn moved(&self) {
         self.transfers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a request as in progress until the guard drops.
+    /// Bytes arrived: part of a head unless a request is in progress (its
+    /// body, or a pipelined request that waits for it).
+    fn received(&self) {
+        self.moved();
+        if self.in_service.load(Ordering::Relaxed) == 0 {
+            self.in_head.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request as in progress until the guard drops; its head is
+    /// complete.
     pub(crate) fn serving(self: &Arc<Self>) -> InService {
         self.in_service.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_head.store(false, Ordering::Relaxed);
         InService(self.clone())
     }
 
-    /// A mark to compare at the next tick.
-    pub(crate) fn mark(&self) -> u64 {
+    /// Whether a head is arriving (no request has it yet).
+    pub(crate) fn in_head(&self) -> bool {
+        self.in_head.load(Ordering::Relaxed)
+    }
+
+    fn transfers(&self) -> u64 {
         self.transfers.load(Ordering::Relaxed)
     }
 
-    /// Whether nothing moved since `mark` and no request is being served.
-    pub(crate) fn stalled_since(&self, mark: u64) -> bool {
-        self.in_service.load(Ordering::Relaxed) == 0 && self.mark() == mark
+    fn busy(&self) -> bool {
+        self.in_service.load(Ordering::Relaxed) > 0
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the watchdog closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// No bytes moved for this long with no request in progress.
+    Idle(Duration),
+    /// A head took longer than this.
+    Head(Duration),
+}
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expired::Idle(d) => write!(f, "no progress for {d:?}"),
+            Expired::Head(d) => write!(f, "a request head not complete within {d:?}"),
+        }
+    }
+}
+
+/// One connection's timeouts, checked at each tick. A limit is enforced to
+/// within one period: an idle connection lasts between `idle` and `idle`
+/// plus a period, a head between `head` and `head` plus a period.
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    progress: Arc<Progress>,
+    idle: Option<Duration>,
+    head: Option<Duration>,
+    /// Transfers at the last tick that saw progress, and that tick.
+    mark: u64,
+    quiet_since: Instant,
+    /// Whether a request was in progress at the last tick.
+    was_busy: bool,
+    /// The head in progress (requests started before it) and the tick that
+    /// first saw it.
+    head_seen: Option<(u64, Instant)>,
+}
+
+impl Watchdog {
+    /// Watches `progress` of a connection accepted at `now`; a zero limit is none.
+    pub(crate) fn new(
+        progress: Arc<Progress>,
+        idle: Duration,
+        head: Duration,
+        now: Instant,
+    ) -> Watchdog {
+        let head_seen = progress.in_head().then(|| (progress.started(), now));
+        Watchdog {
+            mark: progress.transfers(),
+            progress,
+            idle: (!idle.is_zero()).then_some(idle),
+            head: (!head.is_zero()).then_some(head),
+            quiet_since: now,
+            was_busy: false,
+            head_seen,
+        }
+    }
+
+    /// How often to check: the shorter limit; `None` without limits.
+    pub(crate) fn period(&self) -> Option<Duration> {
+        match (self.idle, self.head) {
+            (Some(idle), Some(head)) => Some(idle.min(head)),
+            (idle, head) => idle.or(head),
+        }
+    }
+
+    /// Checks the limits at `now` (a tick); returns the one the connection
+    /// went past, if any.
+    pub(crate) fn check(&mut self, now: Instant) -> Option<Expired> {
+        let transfers = self.progress.transfers();
+        // A request that ended since the last tick ended at most a period ago.
+        let busy = self.progress.busy();
+        if transfers != self.mark || busy || self.was_busy {
+            self.mark = transfers;
+            self.quiet_since = now;
+        } else if let Some(idle) = self.idle {
+            if now.saturating_duration_since(self.quiet_since) >= idle {
+                return Some(Expired::Idle(idle));
+            }
+        }
+        self.was_busy = busy;
+        let limit = self.head?;
+        if !self.progress.in_head() {
+            self.head_seen = None;
+            return None;
+        }
+        let started = self.progress.started();
+        match self.head_seen {
+            Some((seen, since)) if seen == started => {
+                if now.saturating_duration_since(since) >= limit {
+                    return Some(Expired::Head(limit));
+                }
+            }
+            _ => self.head_seen = Some((started, now)),
+        }
+        None
     }
 }
 
@@ -82,7 +217,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.progress.moved();
+            self.progress.received();
         }
         result
     }
@@ -130,17 +265,78 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stalled_only_without_progress_or_requests() {
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// A connection accepted at `t0` that has sent its first head and been answered.
+    fn answered(idle: Duration, head: Duration) -> (Arc<Progress>, Watchdog, Instant) {
         let progress = Progress::new();
-        let mark = progress.mark();
-        assert!(progress.stalled_since(mark));
+        let t0 = Instant::now();
+        let dog = Watchdog::new(progress.clone(), idle, head, t0);
+        progress.received();
+        drop(progress.serving());
+        (progress, dog, t0)
+    }
+
+    #[test]
+    fn idle_only_without_progress_or_requests() {
+        let (progress, mut dog, t0) = answered(SECOND, Duration::ZERO);
+        assert_eq!(dog.period(), Some(SECOND));
+        assert_eq!(dog.check(t0 + SECOND), None, "bytes moved since the start");
         let serving = progress.serving();
-        assert!(!progress.stalled_since(mark), "a request is in progress");
+        assert_eq!(dog.check(t0 + 3 * SECOND), None, "a request is in progress");
         drop(serving);
-        assert!(progress.stalled_since(mark));
+        assert_eq!(dog.check(t0 + 4 * SECOND), None, "it just ended");
         progress.moved();
-        assert!(!progress.stalled_since(mark), "bytes moved");
-        assert!(progress.stalled_since(progress.mark()));
+        assert_eq!(dog.check(t0 + 5 * SECOND), None, "bytes moved");
+        assert_eq!(dog.check(t0 + 6 * SECOND), Some(Expired::Idle(SECOND)));
+    }
+
+    #[test]
+    fn a_trickling_head_expires_though_bytes_move() {
+        let limit = Duration::from_millis(500);
+        let (progress, mut dog, t0) = answered(30 * SECOND, limit);
+        assert_eq!(dog.period(), Some(limit));
+        assert_eq!(dog.check(t0 + limit), None, "idle between requests");
+        progress.received();
+        assert_eq!(dog.check(t0 + 2 * limit), None, "the head is first seen");
+        progress.received();
+        assert_eq!(dog.check(t0 + 3 * limit), Some(Expired::Head(limit)));
+    }
+
+    #[test]
+    fn a_new_connection_owes_its_first_head_from_the_accept() {
+        let limit = Duration::from_millis(500);
+        let progress = Progress::new();
+        let t0 = Instant::now();
+        let mut dog = Watchdog::new(progress.clone(), 30 * SECOND, limit, t0);
+        progress.received();
+        assert_eq!(dog.check(t0 + limit), Some(Expired::Head(limit)));
+    }
+
+    #[test]
+    fn a_head_that_completes_resets_the_limit() {
+        let limit = Duration::from_millis(500);
+        let (progress, mut dog, t0) = answered(30 * SECOND, limit);
+        progress.received();
+        assert_eq!(dog.check(t0 + limit), None);
+        // Served and answered between two ticks; the next head starts.
+        drop(progress.serving());
+        progress.received();
+        assert_eq!(dog.check(t0 + 2 * limit), None, "a new head");
+        // Body bytes of a request in progress are no head.
+        let serving = progress.serving();
+        progress.received();
+        assert!(!progress.in_head());
+        assert_eq!(dog.check(t0 + 10 * limit), None);
+        drop(serving);
+    }
+
+    #[test]
+    fn zero_limits_are_off() {
+        let progress = Progress::new();
+        let dog = Watchdog::new(progress, Duration::ZERO, Duration::ZERO, Instant::now());
+        assert_eq!(dog.period(), None);
+        let (_, dog, _) = answered(Duration::ZERO, SECOND);
+        assert_eq!(dog.period(), Some(SECOND));
     }
 }
