@@ -71,7 +71,13 @@ impl Config {
                     format!(" line {line} column {column}:")
                 })
                 .unwrap_or_default();
-            let message = e.message().trim().replace('\n', " ");
+            // One line: toml quotes keys and variants raw, control characters included.
+            let message: String = e
+                .message()
+                .trim()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             Error::new(
                 ErrorKind::Config,
                 format!("config file {origin}:{position} {message}"),
@@ -114,7 +120,10 @@ impl Config {
         }
         for (i, address) in self.listen.bind.iter().enumerate() {
             if self.listen.bind[..i].contains(address) {
-                return Err(bad(&format!("`listen.bind` lists {address} twice")));
+                return Err(bad(&format!(
+                    "`listen.bind` lists {:?} twice",
+                    address.to_string()
+                )));
             }
         }
         if let Some(mode) = self.listen.unix_mode {
@@ -401,7 +410,19 @@ unix_mode = 0o660
             (
                 "[listen]\nbind = [\"/a.sock\", \"/a.sock\"]\n",
                 "",
-                "lists /a.sock twice",
+                "lists \"/a.sock\" twice",
+            ),
+            // A control character in a variant (found by fuzzing), a key, a bind path.
+            (
+                "[listen]\nsource = \"bind\\r\"\n",
+                "line 2",
+                "unknown variant `bind `",
+            ),
+            ("\"a\\u000bb\" = 1\n", "line 1", "unknown field `a b`"),
+            (
+                "[listen]\nbind = [\"/a\\nb\", \"/a\\nb\"]\n",
+                "",
+                "lists \"/a\\nb\" twice",
             ),
             (
                 "[listen]\nunix_mode = 660\n",
@@ -421,7 +442,7 @@ unix_mode = 0o660
             assert!(msg.starts_with("config file app.toml:"), "{msg}");
             assert!(msg.contains(line), "{text:?} -> {msg}");
             assert!(msg.contains(needle), "{text:?} -> {msg}");
-            assert!(!msg.contains('\n'), "{msg}");
+            assert!(!msg.contains(['\n', '\r']), "{msg:?}");
         }
     }
 

@@ -13,6 +13,10 @@ pub const LISTEN_FDS: &str = "LISTEN_FDS";
 pub const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
 /// The first passed fd (`SD_LISTEN_FDS_START`).
 pub const LISTEN_FDS_START: RawFd = 3;
+/// The most sockets `LISTEN_FDS` may pass: Linux's default `fs.nr_open`, the
+/// ceiling on a process's fds. A larger count is refused before the entries
+/// are allocated (2^31 of them would abort the process).
+const LISTEN_FDS_MAX: RawFd = 1 << 20;
 
 /// The three variables as read from the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,7 +75,8 @@ fn all_digits(s: &str) -> bool {
 /// # Errors
 /// [`ErrorKind::Inherit`], naming the variable, when `LISTEN_PID` is not a
 /// pid, or when it names this process and `LISTEN_FDS` is missing, not a
-/// number, zero or too large, or `LISTEN_FDNAMES` has a different count.
+/// number, zero or more than 2^20 (Linux's default limit on fds), or
+/// `LISTEN_FDNAMES` has a different count.
 pub fn parse_listen_fds(vars: &SystemdVars, our_pid: u32) -> Result<Activation, Error> {
     let bad = |message: String| Error::new(ErrorKind::Inherit, message);
     let Some(pid_text) = vars.listen_pid.as_deref() else {
@@ -105,10 +110,10 @@ pub fn parse_listen_fds(vars: &SystemdVars, our_pid: u32) -> Result<Activation, 
     let count: RawFd = fds_text
         .parse()
         .ok()
-        .filter(|n| LISTEN_FDS_START.checked_add(*n).is_some())
+        .filter(|n| *n <= LISTEN_FDS_MAX)
         .ok_or_else(|| {
             bad(format!(
-                "{LISTEN_FDS}: {} sockets is too many",
+                "{LISTEN_FDS}: {} sockets is too many (at most {LISTEN_FDS_MAX})",
                 quoted(fds_text)
             ))
         })?;
@@ -179,6 +184,12 @@ mod tests {
         };
         assert_eq!(e[0].name.as_deref(), Some("web"));
         assert_eq!(e[1].name.as_deref(), Some(""));
+        let Activation::Ours(e) =
+            parse_listen_fds(&vars(Some("9"), Some("1048576"), None), 9).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(e.last().map(|e| e.fd), Some(1048578));
     }
 
     #[test]
@@ -205,6 +216,15 @@ mod tests {
             (
                 vars(Some("9"), Some("99999999999999999999"), None),
                 "is too many",
+            ),
+            // Found by fuzzing: 42 million entries took 1.4 GB before the fix.
+            (
+                vars(Some("9"), Some("042444444"), None),
+                r#""042444444" sockets is too many (at most 1048576)"#,
+            ),
+            (
+                vars(Some("9"), Some("1048577"), None),
+                r#""1048577" sockets is too many"#,
             ),
             (
                 vars(Some("9"), Some("2"), Some("web")),
