@@ -24,53 +24,27 @@ builds release binaries (demo-app, plain-A) with cargo first.
 """
 import argparse, os, re, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
+from stderr_lines import StderrLines
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
 
 
-class Supervisor:
+class Supervisor(StderrLines):
     """start_server --port 127.0.0.1:0 around one variant; stderr read in the background."""
 
     def __init__(self, argv, env):
-        self.lines = []  # (monotonic time, line)
-        self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             ["start_server", "--port", "127.0.0.1:0", "--"] + argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=env, text=True, start_new_session=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        self.follow(self.proc)
         try:
             _, m = self.find(r"listening on (127\.0\.0\.1:\d+)", 20)
         except Exception:
             self.stop()
             raise
         self.addr = m.group(1)
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append((time.monotonic(), line.rstrip("\n")))
-                self.cond.notify_all()
-
-    def find(self, pattern, timeout, start=0):
-        """(time the line was read, match) for the first line after `start` matching `pattern`."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for at, line in self.lines[start:]:
-                    m = rx.search(line)
-                    if m:
-                        return at, m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    tail = "\n".join(l for _, l in self.lines[-30:])
-                    raise RuntimeError("timeout waiting for %r\n%s" % (pattern, tail))
-                self.cond.wait(left)
-
-    def mark(self):
-        with self.cond:
-            return len(self.lines)
 
     def hup(self):
         os.kill(self.proc.pid, signal.SIGHUP)

@@ -52,6 +52,8 @@ import argparse, http.client, json, os, re, shlex, shutil, signal, socket, stati
 import tempfile, threading, time
 from datetime import datetime
 
+from stderr_lines import Failure, StderrLines
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
 DEMO = os.path.join(TARGET, "demo-app")
@@ -60,11 +62,7 @@ SUPERVISOR = os.path.join(TARGET, "start_server")
 IDLE_SYSCALLS = {"x86_64": (7, 271), "aarch64": (73,)}.get(os.uname().machine, ())
 
 
-class Failure(Exception):
-    pass
-
-
-class Supervisor:
+class Supervisor(StderrLines):
     """Our start_server around the demo app; its and the workers' stderr lines
     kept with their read times."""
 
@@ -77,9 +75,6 @@ class Supervisor:
                if k not in ("SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION", "NOTIFY_SOCKET")}
         env["RUST_LOG"] = "info"
         env["XDG_RUNTIME_DIR"] = self.runtime
-        self.lines = []  # (time.monotonic(), line)
-        self.eof = False
-        self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             [SUPERVISOR, "--port", "127.0.0.1:0", "--readiness", "notify",
              "--pid-file", os.path.join(work, "pid"), "--status-file", self.status_file,
@@ -87,44 +82,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=env, text=True, errors="replace", start_new_session=True)
         self.pid = self.proc.pid
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append((time.monotonic(), line.rstrip("\n")))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def mark(self):
-        with self.cond:
-            return len(self.lines)
-
-    def find(self, pattern, timeout, start=0, fail=True):
-        """(read time, match) of the first line from index `start` matching `pattern`."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for at, line in self.lines[start:]:
-                    m = rx.search(line)
-                    if m:
-                        return at, m
-                left = deadline - time.monotonic()
-                if left <= 0 or self.eof:
-                    if not fail:
-                        return None
-                    why = ("the supervisor exited (status %s)" % self.proc.wait()
-                           if self.eof else "%g s passed" % timeout)
-                    raise Failure("no line matching %r before %s; last lines:\n%s"
-                                  % (pattern, why, self.tail()))
-                self.cond.wait(min(left, 0.5))
-
-    def tail(self, n=25):
-        with self.cond:
-            return "\n".join("    " + l for _, l in self.lines[-n:])
+        self.follow(self.proc)
 
     def read_files(self):
         """(status file lines, deploy file content), None for a missing file."""

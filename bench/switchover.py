@@ -30,9 +30,11 @@ process) are read from /proc/<pid>/status; the table shows the median VmRSS.
 
 Usage: bench/switchover.py [--no-build] [--hups 10] [--rounds 2]
 """
-import argparse, math, os, re, shlex, signal, statistics, subprocess, sys, threading, time
+import argparse, math, os, shlex, signal, statistics, subprocess, sys, time
 import urllib.request
 from datetime import datetime
+
+from stderr_lines import Failure, StderrLines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
@@ -46,62 +48,19 @@ SUPERVISORS = {
 }
 
 
-class Failure(Exception):
-    pass
-
-
-class Supervisor:
+class Supervisor(StderrLines):
     """One start_server around the demo app, its stderr lines kept with their read times."""
 
     def __init__(self, binary):
         env = {k: v for k, v in os.environ.items()
                if k not in ("SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION", "NOTIFY_SOCKET")}
         env["RUST_LOG"] = "info"
-        self.lines = []  # (time.monotonic(), line)
-        self.eof = False
-        self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             [binary, "--port", "127.0.0.1:0", "--", DEMO], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
             errors="replace", start_new_session=True)
         self.pid = self.proc.pid
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append((time.monotonic(), line.rstrip("\n")))
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def mark(self):
-        with self.cond:
-            return len(self.lines)
-
-    def find(self, pattern, timeout, start=0, fail=True):
-        """(read time, match) of the first line from index `start` matching `pattern`."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for at, line in self.lines[start:]:
-                    m = rx.search(line)
-                    if m:
-                        return at, m
-                left = deadline - time.monotonic()
-                if left <= 0 or self.eof:
-                    if not fail:
-                        return None
-                    why = ("the supervisor exited (status %s)" % self.proc.wait()
-                           if self.eof else "%g s passed" % timeout)
-                    raise Failure("no line matching %r before %s; last lines:\n%s"
-                                  % (pattern, why, self.tail()))
-                self.cond.wait(min(left, 0.5))
-
-    def tail(self, n=25):
-        return "\n".join("    " + l for _, l in self.lines[-n:])
+        self.follow(self.proc)
 
     def signal(self, sig, ack, tries):
         """Sends `sig` until a line matching `ack` follows (at most `tries` times);
