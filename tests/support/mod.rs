@@ -17,19 +17,48 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Lines a child wrote to stderr, collected by a thread.
+/// Lines a child wrote to stderr, collected by a thread, and whether the
+/// pipe has closed (every writer gone).
 #[derive(Clone, Default)]
-pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+pub struct Lines(Arc<(Mutex<Collected>, Condvar)>);
+
+#[derive(Default)]
+struct Collected {
+    lines: Vec<String>,
+    closed: bool,
+}
 
 impl Lines {
     fn push(&self, line: String) {
         let (m, c) = &*self.0;
-        m.lock().unwrap().push(line);
+        m.lock().unwrap().lines.push(line);
         c.notify_all();
     }
 
+    fn close(&self) {
+        let (m, c) = &*self.0;
+        m.lock().unwrap().closed = true;
+        c.notify_all();
+    }
+
+    /// Waits up to `timeout` until the pipe has closed and every line is
+    /// in; says whether it did.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (m, c) = &*self.0;
+        let mut got = m.lock().unwrap();
+        while !got.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            got = c.wait_timeout(got, deadline - now).unwrap().0;
+        }
+        true
+    }
+
     pub fn all(&self) -> Vec<String> {
-        self.0 .0.lock().unwrap().clone()
+        self.0 .0.lock().unwrap().lines.clone()
     }
 
     /// Waits for a line for which `f` returns `Some`, scanning from the start.
@@ -39,7 +68,7 @@ impl Lines {
 
     /// How many lines have arrived so far (a mark for [`Lines::wait_for_after`]).
     pub fn mark(&self) -> usize {
-        self.0 .0.lock().unwrap().len()
+        self.0 .0.lock().unwrap().lines.len()
     }
 
     /// Like [`Lines::wait_for`], scanning only lines after `mark`.
@@ -51,16 +80,16 @@ impl Lines {
     ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let (m, c) = &*self.0;
-        let mut lines = m.lock().unwrap();
+        let mut got = m.lock().unwrap();
         loop {
-            if let Some(v) = lines.iter().skip(mark).find_map(|l| f(l)) {
+            if let Some(v) = got.lines.iter().skip(mark).find_map(|l| f(l)) {
                 return Some(v);
             }
             let now = Instant::now();
             if now >= deadline {
                 return None;
             }
-            lines = c.wait_timeout(lines, deadline - now).unwrap().0;
+            got = c.wait_timeout(got, deadline - now).unwrap().0;
         }
     }
 
@@ -93,6 +122,7 @@ impl Proc {
                 eprintln!("  | {line}");
                 sink.push(line);
             }
+            sink.close();
         });
         Proc {
             child,
@@ -129,8 +159,9 @@ impl Proc {
         let status = self
             .wait(timeout)
             .unwrap_or_else(|| panic!("no exit within {timeout:?}\n{}", self.stderr.text()));
-        // Let the reader thread collect the last lines.
-        std::thread::sleep(Duration::from_millis(50));
+        // Let the reader thread collect the last lines (a descendant that
+        // still holds the pipe only delays this, up to 2 s).
+        self.stderr.wait_closed(Duration::from_secs(2));
         status
             .code()
             .unwrap_or_else(|| panic!("killed by a signal: {status:?}"))
