@@ -136,13 +136,24 @@ impl Droplet {
         // (the signal thread's socket pair would take the lowest free number):
         // an fd the supervisor named but did not pass must read as "not open",
         // never as one of ours.
+        //
+        // A TERM that arrives before the owner is installed (during these
+        // checks) ends the process by the default action: it has served
+        // nothing yet.
         let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
-        let _signals = signal::install(
+        let installed = signal::install(
             &self.trigger,
             http.shutdown_timeout,
             http.repeat_signal,
             identity,
-        )?;
+        );
+        let _signals = match installed {
+            Ok(signals) => signals,
+            Err(e) => {
+                listener::give_up(listeners);
+                return Err(e);
+            }
+        };
         self.serve(listeners, identity)
     }
 

@@ -1,12 +1,12 @@
 //! Taking inherited sockets: selecting them, checking every selected fd, then
 //! adopting them, for systemd's `LISTEN_FDS` and `SERVER_STARTER_PORT`.
 
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::RawFd;
 
 use super::select::Candidate;
 use super::{
-    adopt, parse_server_starter_port, ListenSocket, Listener, Origin, Selector, StarterEntry,
-    StarterKey, SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
+    adopt, parse_server_starter_port, Listener, Origin, Selector, StarterEntry, StarterKey,
+    SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
 };
 use crate::error::{quoted, Error, ErrorKind};
 
@@ -178,21 +178,10 @@ fn adopt_all(chosen: Vec<Chosen>) -> Result<Vec<Listener>, Error> {
         match unsafe { adopt::adopt(c.fd) } {
             Ok(socket) => listeners.push(Listener::new(socket, c.origin)),
             Err(refusal) => {
-                release(listeners);
+                super::give_up(listeners);
                 return Err(refused(&c, &refusal));
             }
         }
     }
     Ok(listeners)
-}
-
-/// Gives up the fds adopted before a later one failed, without closing them:
-/// an error must not close an inherited socket.
-fn release(listeners: Vec<Listener>) {
-    for listener in listeners {
-        let _fd: RawFd = match listener.into_socket() {
-            ListenSocket::Tcp(t) => t.into_raw_fd(),
-            ListenSocket::Unix(u) => u.into_raw_fd(),
-        };
-    }
 }

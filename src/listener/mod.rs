@@ -33,7 +33,7 @@ mod systemd;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 
 use crate::config::{ListenConfig, ServerConfig, Source};
@@ -276,6 +276,30 @@ pub fn resolve(
     }
 }
 
+/// Gives up listeners that will not be served, after a later start-up step
+/// failed: an inherited fd is released without being closed (an error must
+/// not close an inherited socket), a socket file this process created is
+/// removed once its socket is closed, anything else is closed.
+pub(crate) fn give_up(listeners: Vec<Listener>) {
+    for listener in listeners {
+        match listener.origin {
+            Origin::ServerStarter { .. } | Origin::Systemd { .. } => {
+                let _released: RawFd = match listener.socket {
+                    ListenSocket::Tcp(t) => t.into_raw_fd(),
+                    ListenSocket::Unix(u) => u.into_raw_fd(),
+                };
+            }
+            Origin::Bound => {
+                let created = listener.created;
+                drop(listener.socket);
+                if let Some(path) = created {
+                    path.remove();
+                }
+            }
+        }
+    }
+}
+
 /// Binds every `[listen] bind` address, or `hostname:port` when there is none.
 fn bind_all(listen: &ListenConfig, server: &ServerConfig) -> Result<Vec<Listener>, Error> {
     if listen.bind.is_empty() {
@@ -290,16 +314,7 @@ fn bind_all(listen: &ListenConfig, server: &ServerConfig) -> Result<Vec<Listener
         match bind(address, server.backlog, listen.unix_mode) {
             Ok(listener) => listeners.push(listener),
             Err(e) => {
-                let created: Vec<CreatedPath> = listeners
-                    .iter()
-                    .filter_map(Listener::created_path)
-                    .cloned()
-                    .collect();
-                // Closed first: a socket file is removed only once nothing accepts on it.
-                drop(listeners);
-                for path in created {
-                    path.remove();
-                }
+                give_up(listeners);
                 return Err(e);
             }
         }
