@@ -60,6 +60,14 @@ fn finish(stop: &AtomicBool, clients: Vec<thread::JoinHandle<Tally>>) -> Tally {
     tally
 }
 
+/// Replaces the file at `path` in one step (a rename), so that a generation
+/// Perl's start_server retries meanwhile never reads it half written.
+fn replace(path: &Path, text: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
 /// How the new generation fails.
 #[derive(Clone, Copy, Debug)]
 enum Failure {
@@ -92,7 +100,7 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     let good = std::fs::read_to_string(&config).unwrap();
     let raw_status = match failure {
         Failure::ExitsOne => {
-            std::fs::write(&config, "this is [not toml").unwrap();
+            replace(&config, "this is [not toml");
             1 << 8
         }
         Failure::Panics => {
@@ -127,7 +135,7 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     );
     assert!(alive(pid1));
 
-    std::fs::write(&config, good).unwrap();
+    replace(&config, &good);
     let _ = std::fs::remove_file(&panic_flag);
     if starter == Starter::Ours {
         sup.signal(libc::SIGHUP);
@@ -221,8 +229,16 @@ pub fn term_to_the_supervisor_while_a_generation_drains_ends_within_its_deadline
     starter: Starter,
 ) {
     // The drain deadline is the bound: generation 1 is forced to stop 2 s
-    // after it was told to, whatever it is still serving.
-    let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"2s\"", &[]);
+    // after it was told to, whatever it is still serving. A repeated TERM
+    // (Perl sends one to every worker on TERM) is ignored, so only the
+    // deadline can end the drain.
+    let (mut sup, _dir) = supervised(
+        adapter,
+        starter,
+        "shutdown_timeout = \"2s\"\nrepeat_signal = \"ignore\"",
+        &[],
+    );
+    let pid1 = sup.current_pid();
     let slow = deploy_with_generation_1_draining(&mut sup);
     let pids = sup.pids().to_vec();
     let mark = sup.proc.stderr.mark();
@@ -251,6 +267,10 @@ pub fn term_to_the_supervisor_while_a_generation_drains_ends_within_its_deadline
             "the supervisor waited for {pid}\n{log}"
         );
     }
+    assert!(
+        log.contains(&format!("worker {pid1} died, status:768")),
+        "generation 1 forced by the deadline (exit 3)\n{log}"
+    );
     let slow = slow.join().unwrap();
     assert!(
         slow.as_ref().map_or(true, |r| r.status != 200),
