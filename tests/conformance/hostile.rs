@@ -332,8 +332,11 @@ pub fn hostile_clients_do_not_disturb_a_drain(adapter: &Adapter) {
     assert_answered(addr, &oversized, 431, "an oversized head");
     let loris = thread::spawn(move || slowloris(&mut connect(addr), Duration::from_secs(60)));
     wait_for_sockets(&app, SILENT + KEPT + 1);
-    // A legitimate request in flight when the drain starts.
+    // A legitimate request in flight when the drain starts: its connection
+    // accepted (one socket more in the server), then time to read its head.
+    let before = sockets_held(app.pid());
     let legit = thread::spawn(move || get(addr, "/sleep?ms=1500"));
+    wait_for_sockets(&app, before + 1);
     thread::sleep(Duration::from_millis(300));
     app.signal(libc::SIGTERM);
     let resp = legit
