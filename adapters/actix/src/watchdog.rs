@@ -131,8 +131,12 @@ impl Socket {
     /// Ends the connection: reads see end of file, writes fail. Only on the
     /// socket it was; a closed one (its number free or reused) is left alone.
     fn shut_down(self) {
-        // Connections are closed only on the worker thread running this, so
-        // the fd cannot change between the check and the call.
+        // While the number still names the socket recorded at accept (same
+        // device and inode), that socket is open, so the connection's stream
+        // still owns it; the stream lives on this worker thread, which is
+        // busy here, so nothing closes it between the check and the call.
+        // Once the stream has closed it, the number is free or names another
+        // file, and the check fails.
         if identity(self.fd) != Some(self.id) {
             return;
         }
@@ -196,7 +200,12 @@ thread_local! {
 /// its [`Watched`] in `data` and starts the thread's checker if needed.
 pub(crate) fn watch(io: &dyn Any, data: &mut Extensions, limits: Limits) {
     let Some(socket) = Socket::of(io) else {
-        log::debug!("actix: an unknown connection type is not watched");
+        // A stream type this adapter does not know (an actix-tls version
+        // other than actix-web's, say): its late heads go untimed.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            log::warn!("actix: a connection of an unknown stream type is not watched for late request heads");
+        });
         return;
     };
     let activity = Rc::new(Activity::default());
@@ -331,6 +340,48 @@ mod tests {
         drop(activity);
         registry.check(t0);
         assert!(registry.entries.is_empty());
+    }
+
+    #[test]
+    fn only_the_recorded_socket_is_shut_down() {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pair = || {
+            let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (theirs, _) = listener.accept().unwrap();
+            theirs.set_read_timeout(Some(SECOND)).unwrap();
+            ours.set_read_timeout(Some(SECOND)).unwrap();
+            (ours, theirs)
+        };
+        let (old, mut old_peer) = pair();
+        let (new, mut new_peer) = pair();
+        let old_id = identity(old.as_raw_fd()).unwrap();
+
+        // A number that now names another socket (as after the recorded one
+        // closed and the number was reused; simulated by recording `old`'s
+        // identity with `new`'s number, so no fd is closed or dup2-ed under
+        // the other tests' feet): left alone.
+        Socket {
+            fd: new.as_raw_fd(),
+            id: old_id,
+        }
+        .shut_down();
+        let mut buf = [0u8; 4];
+        (&new).write_all(b"ping").unwrap();
+        new_peer.read_exact(&mut buf).unwrap();
+        new_peer.write_all(b"pong").unwrap();
+        (&new).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"pong", "the other socket still works both ways");
+
+        // The recorded socket: shut down, the peer sees the end.
+        Socket {
+            fd: old.as_raw_fd(),
+            id: old_id,
+        }
+        .shut_down();
+        assert_eq!(old_peer.read(&mut buf).unwrap(), 0, "the peer reads EOF");
     }
 
     #[test]
