@@ -121,8 +121,8 @@ impl Config {
         for (i, address) in self.listen.bind.iter().enumerate() {
             if self.listen.bind[..i].contains(address) {
                 return Err(bad(&format!(
-                    "`listen.bind` lists {:?} twice",
-                    address.to_string()
+                    "`listen.bind` lists {} twice",
+                    crate::error::quoted(&address.to_string())
                 )));
             }
         }

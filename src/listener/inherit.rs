@@ -115,12 +115,17 @@ pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec
     }
     for selector in selectors {
         if !entries.iter().any(|e| selector.matches(e)) {
-            let keys: Vec<String> = entries.iter().map(|e| quoted(&e.key)).collect();
+            const SHOWN: usize = 8;
+            let mut keys: Vec<String> =
+                entries.iter().take(SHOWN).map(|e| quoted(&e.key)).collect();
+            if entries.len() > SHOWN {
+                keys.push(format!("{} more", entries.len() - SHOWN));
+            }
             return Err(Error::new(
                 ErrorKind::Inherit,
                 format!(
-                    "{SERVER_STARTER_PORT}: [listen] inherit selector {:?} matches no entry (keys: {})",
-                    selector.to_string(),
+                    "{SERVER_STARTER_PORT}: [listen] inherit selector {} matches no entry (keys: {})",
+                    quoted(&selector.to_string()),
                     keys.join(", ")
                 ),
             ));

@@ -303,6 +303,22 @@ fn cases() -> Vec<Case> {
             vec![],
             &["(100000 bytes)", "fd 5", "is not open"],
         ),
+        Case {
+            what: "1,000 entries, none the configured selector picks",
+            vars: Vars::Starter(
+                (0..1000)
+                    .map(|i| format!("127.0.0.1:{}={}", 10_000 + i, 10 + i))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            fds: vec![],
+            config: Some("[listen]\ninherit = [\"9999\"]\n"),
+            needles: vec![
+                "SERVER_STARTER_PORT".into(),
+                "selector \"9999\" matches no entry".into(),
+                "992 more".into(),
+            ],
+        },
         starter(
             "duplicate fds",
             "8080=5;8081=5",
