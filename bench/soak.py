@@ -179,13 +179,6 @@ class Supervisor(StderrLines):
         return code == 0 and said and not left, "exit %s, %s, %d left in its group" % (
             code, "said 'exiting'" if said else "no 'exiting' line", len(left))
 
-    def kill(self):
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-
 
 def group_members(pgid):
     out = []

@@ -1,6 +1,8 @@
 """Shared by the bench scripts: a child process's stderr, read line by line in
 the background with the time each line was read, and searched with a timeout."""
+import os
 import re
+import signal
 import threading
 import time
 
@@ -10,8 +12,8 @@ class Failure(Exception):
 
 
 class StderrLines:
-    """Mixin for a class that starts a process with stderr=PIPE and text=True,
-    then calls `self.follow(proc)`."""
+    """Mixin for a class that starts a process with stderr=PIPE, text=True and
+    start_new_session=True, then calls `self.follow(proc)`."""
 
     def follow(self, proc):
         self.lines = []  # (time.monotonic(), line)
@@ -55,6 +57,15 @@ class StderrLines:
                     raise Failure("no line matching %r before %s; last lines:\n%s"
                                   % (pattern, why, self.tail()))
                 self.cond.wait(min(left, 0.5))
+
+    def kill(self):
+        """SIGKILL to the followed process's group (it was started with
+        start_new_session=True), then reap it."""
+        try:
+            os.killpg(self._followed.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._followed.wait()
 
     def tail(self, n=25):
         with self.cond:

@@ -97,13 +97,6 @@ class Supervisor(StderrLines):
             raise Failure("supervisor exited without 'exiting'; last lines:\n" + self.tail())
         return resends
 
-    def kill(self):
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-
 
 def worker_pid(sup, gen, start=0):
     _, m = sup.find(r"pid (\d+) gen %d: ready:" % gen, 15, start)

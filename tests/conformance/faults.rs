@@ -241,21 +241,7 @@ pub fn term_to_the_supervisor_while_a_generation_drains_ends_within_its_deadline
     let pid1 = sup.current_pid();
     let slow = deploy_with_generation_1_draining(&mut sup);
     let pids = sup.pids().to_vec();
-    let mark = sup.proc.stderr.mark();
-    // Repeated until it says it got it: Perl 0.35 can lose a signal that
-    // arrives while it reaps (see Supervised::stop).
-    for _ in 0..5 {
-        sup.signal(libc::SIGTERM);
-        let got = sup
-            .proc
-            .stderr
-            .wait_for_after(mark, Duration::from_secs(2), |l| {
-                l.starts_with("received TERM").then_some(())
-            });
-        if got.is_some() {
-            break;
-        }
-    }
+    sup.term();
     // Bounded by the 2 s deadline, not by the 60 s request.
     let code = sup.proc.exit_code(Duration::from_secs(20));
     let log = sup.proc.stderr.text();

@@ -155,6 +155,29 @@ impl Supervised {
         }
     }
 
+    /// Sends TERM to the supervisor until it says it received it.
+    ///
+    /// Perl start_server 0.35 can lose a signal that arrives while it
+    /// re-enters wait() after reaping a worker (`_wait3` clears
+    /// `$sighandler_got_sig` before blocking), so TERM is repeated (up to 5
+    /// times, 2 s apart). Its workers get TERM once either way.
+    pub fn term(&self) {
+        let mark = self.proc.stderr.mark();
+        for _ in 0..5 {
+            self.signal(libc::SIGTERM);
+            let acted = self
+                .proc
+                .stderr
+                .wait_for_after(mark, Duration::from_secs(2), |l| {
+                    l.starts_with("received TERM").then_some(())
+                });
+            if acted.is_some() {
+                return;
+            }
+            eprintln!("start_server lost a TERM; sending it again");
+        }
+    }
+
     /// Waits for every old generation to finish its drain, then sends TERM to
     /// the supervisor; every generation exits 0 and the supervisor too.
     pub fn stop(&mut self) {
@@ -169,24 +192,7 @@ impl Supervised {
                 thread::sleep(Duration::from_millis(10));
             }
         }
-        // Perl start_server 0.35 can lose a signal that arrives while it
-        // re-enters wait() after reaping a worker (`_wait3` clears
-        // `$sighandler_got_sig` before blocking), so TERM is repeated until it
-        // says it received it. Its workers get TERM once either way.
-        let mark = self.proc.stderr.mark();
-        for _ in 0..5 {
-            self.signal(libc::SIGTERM);
-            let acted = self
-                .proc
-                .stderr
-                .wait_for_after(mark, Duration::from_secs(2), |l| {
-                    l.starts_with("received TERM").then_some(())
-                });
-            if acted.is_some() {
-                break;
-            }
-            eprintln!("start_server lost a TERM; sending it again");
-        }
+        self.term();
         assert_eq!(self.proc.exit_code(Duration::from_secs(20)), 0);
         let log = self.proc.stderr.text();
         for pid in &self.pids {
