@@ -38,6 +38,19 @@ fn end_of(e: &std::io::Error) -> Option<End> {
     }
 }
 
+/// One read: appends what arrived to `out`, or says how the connection
+/// ended (`None`: still open, nothing within the read timeout).
+fn read_once(s: &mut TcpStream, buf: &mut [u8], out: &mut Vec<u8>) -> Option<End> {
+    match s.read(buf) {
+        Ok(0) => Some(End::Eof),
+        Ok(n) => {
+            out.extend_from_slice(&buf[..n]);
+            None
+        }
+        Err(e) => end_of(&e),
+    }
+}
+
 /// Reads until the server ends the connection or `limit` passes; returns
 /// what the server sent and how the connection ended.
 fn read_until_end(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, End) {
@@ -50,14 +63,8 @@ fn read_until_end(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, End) {
             return (out, End::Open);
         }
         s.set_read_timeout(Some(left)).unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => return (out, End::Eof),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                if let Some(end) = end_of(&e) {
-                    return (out, end);
-                }
-            }
+        if let Some(end) = read_once(s, &mut buf, &mut out) {
+            return (out, end);
         }
     }
 }
@@ -147,14 +154,8 @@ fn slowloris(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, End) {
             return (out, if end == End::Open { End::Reset } else { end });
         }
         // Also the pace: waits up to 100 ms.
-        match s.read(&mut buf) {
-            Ok(0) => return (out, End::Eof),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                if let Some(end) = end_of(&e) {
-                    return (out, end);
-                }
-            }
+        if let Some(end) = read_once(s, &mut buf, &mut out) {
+            return (out, end);
         }
     }
     unreachable!("the trickle ends by returning")
