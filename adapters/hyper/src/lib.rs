@@ -23,7 +23,8 @@
 //! of its first byte (a new connection's first head: of the accept), however
 //! steadily it trickles in. Both are checked once per period (the shorter of
 //! the two), so a limit is enforced to within one period. Request heads are
-//! limited to 128 KiB and 96 header fields (431 beyond), as on actix.
+//! limited to 128 KiB, as on actix, and to hyper's default of 100 header
+//! fields (431 beyond either).
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};
