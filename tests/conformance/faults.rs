@@ -4,61 +4,15 @@
 //! TERM to the supervisor while a generation drains.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
+use crate::zero_failure::{clients_until, finish, supervised};
 use crate::Adapter;
-
-/// The app on `adapter` under `starter`, with extra `[http]` settings and
-/// `env` added; the directory holds its config.
-fn supervised(
-    adapter: &Adapter,
-    starter: Starter,
-    http_extra: &str,
-    env: &[(&str, &Path)],
-) -> (Supervised, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = adapter.config(dir.path(), http_extra);
-    let mut app = adapter.with_config(&config);
-    for (key, value) in env {
-        app.env(key, value);
-    }
-    (Supervised::start(starter, &app), dir)
-}
-
-/// Keep-alive clients sending `GET /` back to back until `stop`.
-fn load(
-    addr: std::net::SocketAddr,
-    clients: usize,
-    stop: &Arc<AtomicBool>,
-) -> Vec<thread::JoinHandle<Tally>> {
-    (0..clients)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut client = KeepAlive::new(addr);
-                let mut tally = Tally::default();
-                while !stop.load(Ordering::SeqCst) {
-                    tally.add(client.request("GET", "/", b""));
-                }
-                tally
-            })
-        })
-        .collect()
-}
-
-fn finish(stop: &AtomicBool, clients: Vec<thread::JoinHandle<Tally>>) -> Tally {
-    stop.store(true, Ordering::SeqCst);
-    let mut tally = Tally::default();
-    for c in clients {
-        tally.merge(c.join().unwrap());
-    }
-    tally
-}
 
 /// Replaces the file at `path` in one step (a rename), so that a generation
 /// Perl's start_server retries meanwhile never reads it half written.
@@ -95,7 +49,7 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     let addr = sup.addr;
     let pid1 = sup.current_pid();
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(addr, 8, &stop);
+    let clients = clients_until(addr, 8, Duration::ZERO, &stop);
     thread::sleep(Duration::from_millis(300));
     let good = std::fs::read_to_string(&config).unwrap();
     let raw_status = match failure {
@@ -197,7 +151,7 @@ pub fn an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on(
     let pid1 = sup.current_pid();
     let slow = deploy_with_generation_1_draining(&mut sup);
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(sup.addr, 4, &stop);
+    let clients = clients_until(sup.addr, 4, Duration::ZERO, &stop);
     thread::sleep(Duration::from_millis(200));
 
     // SAFETY: kill(2) on a child of the supervisor this test started.

@@ -2,6 +2,7 @@
 //! (Perl's and ours): every case here runs once per [`Starter`].
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -11,23 +12,25 @@ use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
 use crate::Adapter;
 
-/// The app on `adapter` under `starter`, with extra `[http]` settings;
-/// the directory holds its config.
-fn supervised(
+/// The app on `adapter` under `starter`, with extra `[http]` settings and
+/// `env` added; the directory holds its config.
+pub(crate) fn supervised(
     adapter: &Adapter,
     starter: Starter,
     http_extra: &str,
+    env: &[(&str, &Path)],
 ) -> (Supervised, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = adapter.config(dir.path(), http_extra);
-    (
-        Supervised::start(starter, &adapter.with_config(&config)),
-        dir,
-    )
+    let mut app = adapter.with_config(&config);
+    for (key, value) in env {
+        app.env(key, value);
+    }
+    (Supervised::start(starter, &app), dir)
 }
 
 pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: Starter) {
-    let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"30s\"");
+    let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"30s\"", &[]);
     let addr = sup.addr;
     let gen1 = get(addr, "/whoami").unwrap().json();
     assert_eq!(
@@ -87,26 +90,43 @@ fn load_across_hups(
         adapter,
         starter,
         "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"",
+        &[],
     );
     let addr = sup.addr;
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || client_loop(addr, period, &stop))
-        })
-        .collect();
+    let workers = clients_until(addr, clients, period, &stop);
     thread::sleep(Duration::from_millis(500));
     for generation in 2..2 + hups as u64 {
         sup.hup_and_wait_for(generation);
         thread::sleep(gap);
     }
+    (finish(&stop, workers), sup, dir)
+}
+
+/// `clients` keep-alive clients, each sending `GET /` every `period` (back
+/// to back when zero) until `stop`.
+pub(crate) fn clients_until(
+    addr: SocketAddr,
+    clients: usize,
+    period: Duration,
+    stop: &Arc<AtomicBool>,
+) -> Vec<thread::JoinHandle<Tally>> {
+    (0..clients)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || client_loop(addr, period, &stop))
+        })
+        .collect()
+}
+
+/// Sets `stop` and adds up what the clients saw.
+pub(crate) fn finish(stop: &AtomicBool, clients: Vec<thread::JoinHandle<Tally>>) -> Tally {
     stop.store(true, Ordering::SeqCst);
     let mut tally = Tally::default();
-    for w in workers {
-        tally.merge(w.join().unwrap());
+    for c in clients {
+        tally.merge(c.join().unwrap());
     }
-    (tally, sup, dir)
+    tally
 }
 
 fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
@@ -168,6 +188,7 @@ pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter, starte
         adapter,
         starter,
         "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"",
+        &[],
     );
     let body: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let mut s = std::net::TcpStream::connect(sup.addr).unwrap();
