@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::requests::stop;
 use crate::support::*;
 use crate::Adapter;
 
@@ -42,11 +42,6 @@ fn sockets(fds: &BTreeMap<u32, String>) -> Vec<(u32, &str)> {
         .filter(|(_, t)| t.starts_with("socket:"))
         .map(|(fd, t)| (*fd, t.as_str()))
         .collect()
-}
-
-fn stop(mut app: Proc) {
-    app.signal(libc::SIGTERM);
-    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
 pub fn children_of_the_app_hold_none_of_its_sockets(adapter: &Adapter) {
@@ -89,11 +84,7 @@ pub fn children_of_the_app_hold_none_of_its_sockets(adapter: &Adapter) {
 
     // Passed by systemd (LISTEN_PID set to the app's own pid by `sh`).
     let activated = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$@""#)
-        .arg("sh");
-    wrap(&mut cmd, &adapter.command());
+    let mut cmd = with_listen_vars(&adapter.command(), "LISTEN_PID=$$ LISTEN_FDS=1");
     pass_fd(&mut cmd, activated.as_raw_fd(), 3);
     let app = Proc::spawn(cmd);
     let fds = child_fds(activated.local_addr().unwrap());

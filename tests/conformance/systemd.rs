@@ -154,14 +154,6 @@ pub fn sockets_selected_by_name_or_address_leave_the_others_as_they_were(adapter
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
-/// `sh -c 'LISTEN_PID=$$ ... exec app'`: variables meant for the app's pid.
-fn with_listen_vars(app: &Command, vars: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(format!(r#"{vars} exec "$@""#)).arg("sh");
-    wrap(&mut cmd, app);
-    cmd
-}
-
 pub fn malformed_listen_fds_for_us_exits_1_naming_it(adapter: &Adapter) {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut cmd = with_listen_vars(&adapter.command(), "LISTEN_PID=$$ LISTEN_FDS=three");

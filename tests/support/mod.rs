@@ -392,6 +392,15 @@ pub fn wrap(to: &mut Command, from: &Command) {
     }
 }
 
+/// `sh -c 'VARS exec app'` for `app`: `exec` keeps the shell's pid, so
+/// `LISTEN_PID=$$` in `vars` names the app (systemd's variables meant for it).
+pub fn with_listen_vars(app: &Command, vars: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(r#"{vars} exec "$@""#)).arg("sh");
+    wrap(&mut cmd, app);
+    cmd
+}
+
 /// Whether `fd` in this process is still a listening socket.
 pub fn still_listening(fd: &impl AsRawFd) -> bool {
     let mut v: libc::c_int = 0;

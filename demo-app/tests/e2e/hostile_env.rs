@@ -548,11 +548,7 @@ fn command(case: &Case, dir: &std::path::Path) -> Command {
             if let Some(names) = names {
                 app.env("LISTEN_FDNAMES", names);
             }
-            // `exec` keeps the shell's pid, so `$$` is the app's.
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c").arg(r#"LISTEN_PID=$$ exec "$@""#).arg("sh");
-            wrap(&mut cmd, &app);
-            cmd
+            with_listen_vars(&app, "LISTEN_PID=$$")
         }
     };
     let pairs = case
