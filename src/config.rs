@@ -161,8 +161,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// # Ok::<(), handover::Error>(())
 /// ```
 ///
-/// The files are read when the server is made, so a missing or bad file is a
-/// startup error naming it (see [`crate::tls`]).
+/// The files are read at start-up, before any inherited fd is adopted, and
+/// again by the adapter when it makes the server, so a missing or bad file
+/// is a startup error naming it (see [`crate::tls`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
