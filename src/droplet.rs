@@ -2,38 +2,43 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::drain::{describe, Drain};
 use crate::error::{Error, ErrorKind};
-use crate::listener::{self, Inheritance, Listener};
-use crate::process::Identity;
+use crate::identity::Identity;
+use crate::listener::{self, Fallback, Inheritance, Listener};
 use crate::responder::{Responder, SharedResponder};
 use crate::router::Router;
 use crate::server::{ServeContext, ServerFactory};
-use crate::shutdown::{Outcome, Shutdown, ShutdownTrigger};
+use crate::settings::Config;
+use crate::shutdown::{DrainToken, DrainTrigger, Outcome};
 use crate::signal;
 
 /// An app in Vapor's style: config picks the server by name from the registered factories.
 ///
 /// ```no_run
+/// use std::process::ExitCode;
 /// use handover::{Body, Config, Droplet, Request, Response, Router};
-/// # fn factory() -> impl handover::ServerFactory { struct F; impl handover::ServerFactory for F {
+/// # use handover::adapter::{Listener, Server, ServerFactory};
+/// # fn factory() -> impl ServerFactory { struct F; impl ServerFactory for F {
 /// #   fn name(&self) -> &str { "actix" }
-/// #   fn make_server(&self, _: &handover::ServerConfig, _: Vec<handover::Listener>)
-/// #     -> Result<Box<dyn handover::Server>, handover::Error> {
+/// #   fn make_server(&self, _: &handover::config::ServerConfig, _: Vec<Listener>)
+/// #     -> Result<Box<dyn Server>, handover::Error> {
 /// #     Err(handover::Error::new(handover::ErrorKind::Serve, "example only")) } } F }
-/// let router = Router::new().get("/", |_: Request| async { Response::new(Body::from("Hello")) })?;
-/// let outcome = Droplet::new(Config::default())
-///     .with_factory(factory())
-///     .with_responder(router)
-///     .run()?;
-/// std::process::exit(outcome.exit_code());
-/// # Ok::<(), handover::Error>(())
+///
+/// fn main() -> Result<ExitCode, handover::Error> {
+///     let router = Router::new().get("/", |_: Request| async { Response::new(Body::from("Hello")) })?;
+///     let outcome = Droplet::new(Config::default())
+///         .with_factory(factory())
+///         .with_responder(router)
+///         .run()?;
+///     Ok(outcome.into()) // 0 graceful, 3 or 4 forced
+/// }
 /// ```
 pub struct Droplet {
     config: Config,
     factories: Vec<Arc<dyn ServerFactory>>,
     responder: SharedResponder,
-    trigger: ShutdownTrigger,
+    trigger: DrainTrigger,
 }
 
 impl std::fmt::Debug for Droplet {
@@ -52,20 +57,20 @@ impl Droplet {
             config,
             factories: Vec::new(),
             responder: Arc::new(Router::new()),
-            trigger: ShutdownTrigger::new().0,
+            trigger: DrainTrigger::new(),
         }
     }
 
-    /// The drain token: a [`Shutdown`] handle that handlers can watch
-    /// (`is_draining()`, `draining().await`) to end long polls and streams, or to
-    /// fail health checks during the lame-duck phase. Fires when the drain starts.
-    pub fn drain_token(&self) -> Shutdown {
-        self.trigger.subscribe()
+    /// The drain token, which handlers watch (`is_draining()`,
+    /// `draining().await`) to end long polls and streams, or to fail health
+    /// checks during the lame-duck phase. Fires when the drain starts.
+    pub fn drain_token(&self) -> DrainToken {
+        self.trigger.token()
     }
 
     /// The trigger that starts this app's drain or forces its stop (the signal
-    /// owner uses it; embedders may too).
-    pub fn trigger(&self) -> ShutdownTrigger {
+    /// owner uses it; code that embeds the app with [`Droplet::serve`] does too).
+    pub fn trigger(&self) -> DrainTrigger {
         self.trigger.clone()
     }
 
@@ -131,7 +136,7 @@ impl Droplet {
         let http = &self.config.http;
         // Bad TLS files fail here, before any inherited fd is adopted; the
         // adapter loads them again when it makes the server.
-        crate::tls::for_layer(&http.security_layer)?;
+        crate::tls::tls_config(&http.security_layer)?;
         // Inherited fds are checked before this process opens any of its own
         // (the signal thread's socket pair would take the lowest free number):
         // an fd the supervisor named but did not pass must read as "not open",
@@ -140,7 +145,12 @@ impl Droplet {
         // A TERM that arrives before the owner is installed (during these
         // checks) ends the process by the default action: it has served
         // nothing yet.
-        let listeners = listener::resolve(&inheritance, &self.config.listen, http)?;
+        let fallback = Fallback {
+            hostname: &http.hostname,
+            port: http.port,
+            backlog: http.backlog,
+        };
+        let listeners = listener::resolve(&inheritance, &self.config.listen, fallback)?;
         let installed = signal::install(
             &self.trigger,
             http.shutdown_timeout,
@@ -158,12 +168,13 @@ impl Droplet {
     }
 
     /// Serves on `listeners` without reading the environment or installing
-    /// signal handlers: for embedding and tests. Stop it through [`Droplet::trigger`].
+    /// signal handlers: for embedding and tests. Start its drain through
+    /// [`Droplet::trigger`]; the drain runs as under [`Droplet::run`],
+    /// `shutdown_timeout` included.
     ///
     /// # Errors
     /// Unknown server and server failures.
     pub fn serve(self, listeners: Vec<Listener>, identity: Identity) -> Result<Outcome, Error> {
-        let trigger = &self.trigger;
         let factory = self.factory()?;
         for l in &listeners {
             log::info!("{identity}: listening on {l}");
@@ -177,11 +188,17 @@ impl Droplet {
                 .collect(),
         );
         let server = factory.make_server(&self.config.http, listeners)?;
-        let shutdown = trigger.subscribe();
-        let ctx = ServeContext::new(self.responder.clone(), shutdown.clone(), identity);
+        let drain = Drain::new(
+            self.config.http.drain_plan(),
+            self.trigger.clone(),
+            identity,
+        );
+        let ctx = ServeContext::new(self.responder.clone(), drain);
         log::info!("{identity}: serving with {:?}", factory.name());
         let outcome = server.run(ctx)?;
-        let drained = shutdown
+        let drained = self
+            .trigger
+            .token()
             .drain_started()
             .map(|(_, at)| at.elapsed())
             .unwrap_or_default();
@@ -191,17 +208,16 @@ impl Droplet {
             }
             Outcome::Forced { reason, cut } => log::warn!(
                 "{identity}: {} after {drained:?} of draining",
-                crate::drain::describe(reason, cut)
+                describe(reason, cut)
             ),
         }
-        trigger.close();
         Ok(outcome)
     }
 }
 
 /// Removes the unix socket files this process bound when dropped. Inherited
 /// paths are never in it.
-struct RemoveOnDrop(Vec<listener::CreatedPath>);
+struct RemoveOnDrop(Vec<crate::listener::CreatedPath>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -214,8 +230,8 @@ impl Drop for RemoveOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServerConfig;
     use crate::server::Server;
+    use crate::settings::ServerConfig;
 
     struct Named(&'static str);
     impl ServerFactory for Named {
@@ -286,10 +302,7 @@ mod tests {
 
     #[test]
     fn unknown_server_fails_before_serving() {
-        let identity = Identity {
-            pid: 1,
-            generation: None,
-        };
+        let identity = Identity::unsupervised();
         let e = droplet("nope", &["actix"])
             .serve(Vec::new(), identity)
             .unwrap_err();

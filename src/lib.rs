@@ -6,55 +6,127 @@
 //! modelled on Vapor's `ServerProtocol` / `ServerFactoryProtocol` pair, plus
 //! what a hot deploy needs: listening sockets inherited from a supervisor
 //! (Perl's `start_server`, whose `SERVER_STARTER_PORT` is parsed and every fd
-//! checked before it is adopted), a single owner for signals, and a graceful
-//! drain with a `Duration` deadline and a forced stop.
+//! checked before it is adopted, or systemd socket activation), a single
+//! owner for signals, and a single owner for the drain, with a `Duration`
+//! deadline and a forced stop.
 //!
-//! * [`Server`] / [`ServerFactory`]: what an adapter crate (`handover-actix`) implements.
-//! * [`Responder`] / [`Router`]: framework-agnostic handlers over `http` types.
-//! * [`Droplet`]: config + factories by name + responder, then [`Droplet::run`].
-//! * [`listener`]: `SERVER_STARTER_PORT` parsing, fd adoption, plain bind.
-//! * [`shutdown`] and [`signal`]: drain trigger, deadline, exit codes, the signal table.
-//! * [`drain`]: the drain phases (lame duck, stop accepting, linger, close) and
-//!   the connection count that lets a process exit as soon as it is idle.
+//! ## Two surfaces
 //!
-//! This crate names no actix, hyper or tokio type.
+//! * **The crate root is what an app writes against**: [`Droplet`] (config +
+//!   server factories by name + responder, then [`Droplet::run`]), [`Config`],
+//!   [`Router`], [`Request`] / [`Response`] / [`Body`], the [`DrainToken`]
+//!   for long-lived handlers, and the [`Outcome`] that `main` turns into the
+//!   exit status. [`config`] holds the types of each config section.
+//! * **[`adapter`] is what an adapter implements or needs**: the
+//!   [`Server`](adapter::Server) / [`ServerFactory`](adapter::ServerFactory)
+//!   pair, the [`ServeContext`](adapter::ServeContext) a server runs with,
+//!   the [`DrainHooks`](adapter::DrainHooks) it gives the drain, the
+//!   connection count, the listeners and TLS.
+//!
+//! Each public item has one path. This crate names no actix, hyper or tokio type.
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//! use handover::{http::StatusCode, text, Config, Droplet, Request, Router};
+//! # fn factory() -> handover_hyper::HyperFactory { handover_hyper::HyperFactory::new() }
+//!
+//! fn main() -> Result<ExitCode, handover::Error> {
+//!     let router = Router::new()
+//!         .get("/", |_: Request| async { text(StatusCode::OK, "Hello, world!") })?;
+//!     let outcome = Droplet::new(Config::load("app.toml")?)
+//!         .with_factory(factory())
+//!         .with_responder(router)
+//!         .run()?;
+//!     Ok(outcome.into()) // 0 graceful, 3 or 4 forced
+//! }
+//! ```
 //!
 //! ## Design decisions
 //!
 //! * `Server::run` blocks and each adapter owns its runtime: actix needs its own
 //!   `System`, other servers their own runtime, and `main` stays synchronous.
-//! * The supervisor environment is read once, at the start of [`Droplet::run`];
-//!   the library never changes the environment.
+//! * The drain has one owner: the sequence (lame duck, stop accepting,
+//!   linger, close idle), its deadline and the forced stop run in the root
+//!   crate for every adapter; an adapter supplies only the steps its
+//!   framework alone can take.
+//! * The supervisor environment is read by [`Droplet::run`] only; the library
+//!   never changes the environment.
 //! * Under a supervisor nothing is bound silently; a bad fd is an error that
 //!   names the variable and the fd, and leaves the fd untouched.
+//!
+//! ## Module layering
+//!
+//! From the bottom up, each module uses only those below it: `error`;
+//! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`;
+//! `responder`, `router`, `signal`, `drain`; `settings` (the config file); `server`; `droplet`.
+//! See `docs/architecture.md`.
 
-mod config;
-pub mod drain;
+mod body;
+mod drain;
 mod droplet;
 mod error;
-pub mod listener;
-mod process;
+mod identity;
+mod listener;
 mod readiness;
 mod responder;
 mod router;
 mod server;
-pub mod shutdown;
-pub mod signal;
-pub mod tls;
+mod settings;
+mod shutdown;
+mod signal;
+mod tls;
 
-pub use config::{Config, ListenConfig, RepeatSignal, SecurityLayer, ServerConfig, Source};
-pub use drain::{Connections, DrainControl, DrainPlan};
+pub use body::Body;
 pub use droplet::Droplet;
 pub use error::{BoxError, Error, ErrorKind};
-pub use listener::{ListenSocket, Listener, Origin};
-pub use process::Identity;
-pub use responder::{
-    status, text, Body, ChunkStream, Request, Responder, Response, ResponseFuture, SharedResponder,
-};
-pub use router::{Params, Router};
-pub use server::{ServeContext, Server, ServerFactory};
-pub use shutdown::{Outcome, Shutdown, ShutdownTrigger};
+pub use identity::Identity;
+pub use responder::{status, text, Request, Responder, Response};
+pub use router::{RequestExt, Router};
+pub use settings::Config;
+pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.
 pub use bytes;
 pub use http;
+
+pub mod config {
+    //! The sections of a [`Config`](crate::Config) and the types of their values.
+
+    pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
+    pub use crate::settings::ServerConfig;
+    pub use crate::signal::RepeatSignal;
+    pub use crate::tls::{SecurityLayer, TlsConfig};
+}
+
+pub mod adapter {
+    //! What an adapter implements or needs: the server contract, the drain's
+    //! hooks and connection count, listeners, and TLS.
+    //!
+    //! An adapter crate implements [`ServerFactory`] and [`Server`]; its
+    //! `Server::run` serves [`ServeContext::responder`] on the listeners, counts
+    //! connections in [`ServeContext::connections`], and hands the drain to
+    //! [`ServeContext::drain`] with its [`DrainHooks`]. See
+    //! `docs/writing-an-adapter.md`.
+
+    pub use crate::drain::{ConnectionGuard, Connections, DrainHooks, HookFuture};
+    pub use crate::listener::{ListenSocket, Listener, Origin};
+    pub use crate::responder::{ResponseFuture, SharedResponder};
+    pub use crate::server::{ServeContext, Server, ServerFactory};
+    pub use crate::tls::tls_config;
+
+    /// Re-exported so adapters build TLS with the rustls version [`tls_config`] returns.
+    pub use rustls;
+}
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Parsers of the supervisor variables, for the fuzz targets only
+    //! (feature `fuzzing`); not part of the API.
+
+    pub use crate::identity::parse_generation;
+    pub use crate::listener::{
+        parse_listen_fds, parse_server_starter_port, Activation, StarterEntry, StarterKey,
+        SystemdVars, LISTEN_FDS_START,
+    };
+}

@@ -2,11 +2,11 @@
 //! responder. The router is itself a [`Responder`].
 //!
 //! ```
-//! use handover::{Body, Params, Request, Response, Router};
+//! use handover::{Body, Request, RequestExt, Response, Router};
 //! let router = Router::new()
 //!     .get("/", |_req: Request| async { Response::new(Body::from("home")) })?
 //!     .get("/users/{id}", |req: Request| async move {
-//!         let id = req.extensions().get::<Params>().and_then(|p| p.get("id")).unwrap_or("");
+//!         let id = req.param("id").unwrap_or("");
 //!         Response::new(Body::from(format!("user {id}")))
 //!     })?;
 //! # Ok::<(), handover::Error>(())
@@ -25,22 +25,29 @@ use crate::error::{Error, ErrorKind};
 use crate::responder::{status, text, Request, Responder, ResponseFuture, SharedResponder};
 
 /// Path parameters of the matched route, stored in the request's extensions
-/// when the route has any (`req.extensions().get::<Params>()`).
+/// when the route has any; read them with [`RequestExt::param`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(Vec<(String, String)>);
+struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// The value of parameter `name`, if the route has it.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
 
-    /// All parameters in route order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+/// What the router adds to a request.
+pub trait RequestExt {
+    /// The value of path parameter `name` (`{name}` or `{*name}` in the
+    /// route), if the matched route has it.
+    fn param(&self, name: &str) -> Option<&str>;
+}
+
+impl<B> RequestExt for http::Request<B> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.extensions().get::<Params>()?.get(name)
     }
 }
 
@@ -166,20 +173,9 @@ impl Responder for Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::responder::{Body, Response};
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = pin!(f);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::body::Body;
+    use crate::drain::block_on;
+    use crate::responder::Response;
 
     fn call(r: &Router, method: Method, uri: &str) -> Response {
         let req = http::Request::builder()
@@ -191,10 +187,8 @@ mod tests {
     }
 
     fn body(r: Response) -> String {
-        match r.into_body() {
-            Body::Data(b) => String::from_utf8(b.to_vec()).unwrap(),
-            Body::Chunked(_) => panic!("data expected"),
-        }
+        let bytes = r.into_body().try_into_bytes().expect("whole bytes");
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     fn router() -> Router {
@@ -204,13 +198,7 @@ mod tests {
             })
             .unwrap()
             .get("/users/{id}", |r: Request| async move {
-                let id = r
-                    .extensions()
-                    .get::<Params>()
-                    .unwrap()
-                    .get("id")
-                    .unwrap()
-                    .to_owned();
+                let id = r.param("id").unwrap().to_owned();
                 Response::new(Body::from(format!("user {id}")))
             })
             .unwrap()
@@ -219,13 +207,8 @@ mod tests {
             })
             .unwrap()
             .get("/files/{*rest}", |r: Request| async move {
-                let rest = r
-                    .extensions()
-                    .get::<Params>()
-                    .unwrap()
-                    .get("rest")
-                    .unwrap()
-                    .to_owned();
+                assert_eq!(r.param("nope"), None);
+                let rest = r.param("rest").unwrap().to_owned();
                 Response::new(Body::from(rest))
             })
             .unwrap()

@@ -3,20 +3,25 @@
 //! A [`ServerFactory`] has a name (the config key, like Vapor's `"engine"`) and
 //! makes a [`Server`] from the [`ServerConfig`] and the listeners handover
 //! resolved. [`Server::run`] blocks: it serves the responder on every listener
-//! until the drain starts, stops accepting, finishes in-flight requests, and
-//! returns how it stopped. Each adapter owns its runtime, so `main` stays
-//! synchronous and the root crate names no runtime type.
+//! and hands the drain to [`ServeContext::drain`], which runs it to its end.
+//! Each adapter owns its runtime, so `main` stays synchronous and the root
+//! crate names no runtime type.
 //!
 //! ```
-//! use handover::{Error, Listener, Outcome, Server, ServerConfig, ServerFactory, ServeContext};
+//! use handover::adapter::{DrainHooks, HookFuture, Listener, ServeContext, Server, ServerFactory};
+//! use handover::config::ServerConfig;
+//! use handover::{Error, Outcome};
 //!
-//! /// A server that serves nothing and stops as soon as the drain starts.
+//! /// A server that serves nothing: it says it is ready, then drains.
 //! struct Idle;
+//! impl DrainHooks for Idle {
+//!     fn stop_accepting(&self) -> HookFuture<'_> { Box::pin(async {}) }
+//!     fn close_idle(&self) {}
+//! }
 //! impl Server for Idle {
 //!     fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
 //!         ctx.ready("idle server");
-//!         ctx.shutdown().wait_draining();
-//!         Ok(Outcome::Graceful)
+//!         Ok(ctx.drain_blocking(&*self))
 //!     }
 //! }
 //! struct IdleFactory;
@@ -28,19 +33,22 @@
 //! }
 //! ```
 
-use crate::config::ServerConfig;
+use crate::drain::{block_on, Connections, Drain, DrainHooks};
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::listener::Listener;
-use crate::process::Identity;
+use crate::readiness::{notify, NotifyState};
 use crate::responder::SharedResponder;
-use crate::shutdown::{Outcome, Shutdown};
+use crate::settings::ServerConfig;
+use crate::shutdown::{DrainToken, Outcome};
 
 /// Serves a responder on listeners until shutdown, then drains (Vapor's `ServerProtocol`).
 pub trait Server: Send {
-    /// Serves `ctx.responder()` until `ctx.shutdown()` starts the drain, then
-    /// stops accepting, lets in-flight requests finish, and returns
-    /// [`Outcome::Graceful`]; returns [`Outcome::Forced`] as soon as the stop is
-    /// forced. Blocks the calling thread.
+    /// Serves `ctx.responder()` on the listeners it was made with, says
+    /// [`ServeContext::ready`], and once the drain starts hands it to
+    /// [`ServeContext::drain`] with the adapter's [`DrainHooks`], returning
+    /// the [`Outcome`] that gives. Anything still open when it returns is cut.
+    /// Blocks the calling thread.
     ///
     /// # Errors
     /// When the server cannot start or fails while serving.
@@ -52,7 +60,9 @@ pub trait ServerFactory: Send + Sync {
     /// The name config uses to pick this factory (`server = "actix"`).
     fn name(&self) -> &str;
 
-    /// Makes a server for `config` that will serve `listeners`.
+    /// Makes a server for `config` that will serve `listeners`. Checks what
+    /// it can (no listeners, a setting it cannot honour) without touching
+    /// the sockets.
     ///
     /// # Errors
     /// When `config` asks for something this server cannot do.
@@ -89,31 +99,24 @@ impl<F: ServerFactory + ?Sized> ServerFactory for std::sync::Arc<F> {
     }
 }
 
-/// What a running server gets: the responder, the shutdown state, and who we are.
+/// What a running server gets: the responder, the drain, and who we are.
 #[derive(Clone)]
 pub struct ServeContext {
     responder: SharedResponder,
-    shutdown: Shutdown,
-    identity: Identity,
+    drain: Drain,
 }
 
 impl std::fmt::Debug for ServeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeContext")
-            .field("shutdown", &self.shutdown)
-            .field("identity", &self.identity)
+            .field("drain", &self.drain)
             .finish_non_exhaustive()
     }
 }
 
 impl ServeContext {
-    /// A context for serving `responder` under `shutdown`.
-    pub fn new(responder: SharedResponder, shutdown: Shutdown, identity: Identity) -> Self {
-        ServeContext {
-            responder,
-            shutdown,
-            identity,
-        }
+    pub(crate) fn new(responder: SharedResponder, drain: Drain) -> Self {
+        ServeContext { responder, drain }
     }
 
     /// The app's responder.
@@ -121,30 +124,40 @@ impl ServeContext {
         &self.responder
     }
 
-    /// The shutdown state: `draining()` says when to stop accepting, `forced()` when to give up.
-    pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+    /// The drain token: `draining()` resolves when the drain starts.
+    pub fn token(&self) -> DrainToken {
+        self.drain.token()
     }
 
     /// The pid and generation of this process.
     pub fn identity(&self) -> Identity {
-        self.identity
+        self.drain.identity()
+    }
+
+    /// The connection count: call [`Connections::open`] for every accepted
+    /// connection and keep the guard while it is open, and check
+    /// [`Connections::close_after_response`] as each response is ready.
+    pub fn connections(&self) -> &Connections {
+        self.drain.connections()
     }
 
     /// Called by the server once every listener is being served: logs it and
     /// sends `READY=1` to the supervisor (a no-op without `NOTIFY_SOCKET`).
     pub fn ready(&self, what: &str) {
-        log::info!("{}: ready: {what}", self.identity);
-        crate::readiness::notify(crate::readiness::NotifyState::Ready);
+        log::info!("{}: ready: {what}", self.identity());
+        notify(NotifyState::Ready);
     }
 
-    /// Called when the drain starts: sends `STOPPING=1` (a no-op without `NOTIFY_SOCKET`).
-    pub fn notify_stopping(&self) {
-        crate::readiness::notify(crate::readiness::NotifyState::Stopping);
+    /// Waits for the drain to start, then runs it through `hooks` to its
+    /// end: lame duck, stop accepting, linger, close idle, all under the
+    /// `shutdown_timeout` deadline. Await it on the server's own runtime.
+    pub async fn drain(&self, hooks: &dyn DrainHooks) -> Outcome {
+        self.drain.run(hooks).await
     }
 
-    /// Logs the start or end of a drain phase, with pid and generation.
-    pub fn phase(&self, what: &str) {
-        log::info!("{}: {what}", self.identity);
+    /// [`ServeContext::drain`] for a server without a runtime: blocks the
+    /// calling thread until the drain has ended.
+    pub fn drain_blocking(&self, hooks: &dyn DrainHooks) -> Outcome {
+        block_on(self.drain.run(hooks))
     }
 }

@@ -1,24 +1,27 @@
-//! Shutdown state shared by the signal owner, the server and the app.
+//! The stop's state, shared by the signal owner, the drain and the app:
+//! running, then draining, then (perhaps) forced.
 //!
-//! A [`ShutdownTrigger`] moves the state forward (running → draining → forced);
-//! any number of [`Shutdown`] handles observe it, blocking or as futures. No
-//! runtime is assumed: the futures work on tokio, actix or any executor.
+//! A [`DrainTrigger`] moves the state forward; any number of [`DrainToken`]s
+//! observe it, as futures or blocking. No runtime is assumed: the futures
+//! work on tokio, actix or any executor.
 //!
 //! ```
-//! use handover::shutdown::{DrainReason, ShutdownTrigger};
-//! let (trigger, shutdown) = ShutdownTrigger::new();
-//! assert!(!shutdown.is_draining());
-//! trigger.drain(DrainReason::Requested);
-//! assert!(shutdown.is_draining());
-//! assert!(shutdown.forced_reason().is_none());
+//! use handover::DrainTrigger;
+//! let trigger = DrainTrigger::new();
+//! let token = trigger.token();
+//! assert!(!token.is_draining());
+//! trigger.drain();
+//! assert!(token.is_draining());
+//! assert!(token.forced_reason().is_none());
 //! ```
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why a graceful drain started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 pub enum DrainReason {
     /// A signal (its number) asked for a graceful stop.
     Signal(i32),
-    /// Code asked for it through [`ShutdownTrigger::drain`].
+    /// Code asked for it through [`DrainTrigger::drain`].
     Requested,
 }
 
@@ -38,11 +41,19 @@ pub enum ForceReason {
     Deadline,
     /// A stop signal (its number) arrived during the drain, or a forcing signal.
     Signal(i32),
-    /// Code asked for it through [`ShutdownTrigger::force`].
+    /// Code asked for it through [`DrainTrigger::force`].
     Requested,
 }
 
 /// How a server stopped.
+///
+/// `main` turns it into the process's exit status:
+///
+/// ```
+/// use std::process::ExitCode;
+/// let code: ExitCode = handover::Outcome::Graceful.into();
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -58,10 +69,10 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit code for this outcome: 0 graceful, 3 forced by the
-    /// deadline, 4 forced by a signal or by code. (1 is a startup or serve error,
-    /// 2 a command-line usage error.)
-    pub fn exit_code(self) -> i32 {
+    /// The exit status for this outcome: 0 graceful, 3 forced by the
+    /// deadline, 4 forced by a signal or by code. (1 is a startup or serve
+    /// error, 2 a command-line usage error.)
+    pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Graceful => 0,
             Outcome::Forced {
@@ -73,6 +84,13 @@ impl Outcome {
     }
 }
 
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        ExitCode::from(outcome.exit_code())
+    }
+}
+
+/// The name of a signal, for logs.
 pub(crate) fn signal_name(sig: i32) -> String {
     match sig {
         libc::SIGTERM => "SIGTERM".to_owned(),
@@ -106,7 +124,6 @@ impl fmt::Display for ForceReason {
 struct State {
     drain: Option<(DrainReason, Instant)>,
     forced: Option<ForceReason>,
-    closed: bool,
     wakers: Vec<Waker>,
 }
 
@@ -135,34 +152,57 @@ impl Inner {
         wakers.into_iter().for_each(Waker::wake);
         true
     }
+
+    fn poll_until<T>(&self, cx: &mut Context<'_>, ready: impl Fn(&State) -> Option<T>) -> Poll<T> {
+        let mut s = self.lock();
+        if let Some(v) = ready(&s) {
+            return Poll::Ready(v);
+        }
+        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
-/// The owner's side: starts the drain and forces the stop.
-#[derive(Clone)]
-pub struct ShutdownTrigger {
+/// Starts the drain and forces the stop: held by the signal owner, and by
+/// code that embeds a server ([`Droplet::trigger`](crate::Droplet::trigger)).
+#[derive(Clone, Default)]
+pub struct DrainTrigger {
     inner: Arc<Inner>,
 }
 
-impl fmt::Debug for ShutdownTrigger {
+impl fmt::Debug for DrainTrigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShutdownTrigger").finish_non_exhaustive()
+        f.debug_struct("DrainTrigger").finish_non_exhaustive()
     }
 }
 
-impl ShutdownTrigger {
-    /// A new trigger and the handle that observes it.
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let inner = Arc::new(Inner::default());
-        (
-            ShutdownTrigger {
-                inner: inner.clone(),
-            },
-            Shutdown { inner },
-        )
+impl DrainTrigger {
+    /// A trigger that has not fired.
+    pub fn new() -> DrainTrigger {
+        DrainTrigger::default()
+    }
+
+    /// A token that observes this trigger.
+    pub fn token(&self) -> DrainToken {
+        DrainToken {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Starts the graceful drain. Returns `false` if it had already started.
-    pub fn drain(&self, reason: DrainReason) -> bool {
+    pub fn drain(&self) -> bool {
+        self.drain_because(DrainReason::Requested)
+    }
+
+    /// Forces the stop (and starts the drain if it had not started). Returns
+    /// `false` if the stop was already forced.
+    pub fn force(&self) -> bool {
+        self.force_because(ForceReason::Requested)
+    }
+
+    pub(crate) fn drain_because(&self, reason: DrainReason) -> bool {
         self.inner.update(|s| {
             if s.drain.is_some() {
                 return false;
@@ -172,9 +212,7 @@ impl ShutdownTrigger {
         })
     }
 
-    /// Forces the stop (and starts the drain if it had not started). Returns
-    /// `false` if the stop was already forced.
-    pub fn force(&self, reason: ForceReason) -> bool {
+    pub(crate) fn force_because(&self, reason: ForceReason) -> bool {
         self.inner.update(|s| {
             if s.forced.is_some() {
                 return false;
@@ -186,40 +224,33 @@ impl ShutdownTrigger {
             true
         })
     }
-
-    /// Marks the server as finished: helper threads (signals, deadline) end.
-    pub fn close(&self) {
-        self.inner.update(|s| {
-            s.closed = true;
-            true
-        });
-    }
-
-    /// A new observer handle.
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown {
-            inner: self.inner.clone(),
-        }
-    }
 }
 
-/// An observer of the shutdown state; also the app's drain token. Cheap to clone.
+/// The drain token: says when the drain starts (end long polls, close
+/// streams, fail health checks) and whether the stop was forced. Cheap to clone.
+///
+/// ```
+/// # let droplet = handover::Droplet::new(handover::Config::default());
+/// let token = droplet.drain_token();
+/// let health = move || if token.is_draining() { 503 } else { 200 };
+/// assert_eq!(health(), 200);
+/// ```
 #[derive(Clone)]
-pub struct Shutdown {
+pub struct DrainToken {
     inner: Arc<Inner>,
 }
 
-impl fmt::Debug for Shutdown {
+impl fmt::Debug for DrainToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.inner.lock();
-        f.debug_struct("Shutdown")
+        f.debug_struct("DrainToken")
             .field("drain", &s.drain)
             .field("forced", &s.forced)
             .finish()
     }
 }
 
-impl Shutdown {
+impl DrainToken {
     /// Whether the drain has started.
     pub fn is_draining(&self) -> bool {
         self.inner.lock().drain.is_some()
@@ -236,105 +267,47 @@ impl Shutdown {
     }
 
     /// Resolves when the drain starts (at once if it has).
-    pub fn draining(&self) -> Draining {
-        Draining {
+    pub fn draining(&self) -> impl Future<Output = DrainReason> + Send + Unpin + 'static {
+        Watch {
             inner: self.inner.clone(),
+            ready: |s: &State| s.drain.map(|(reason, _)| reason),
         }
     }
 
     /// Resolves with the reason when the stop is forced.
-    pub fn forced(&self) -> Forced {
-        Forced {
+    pub fn forced(&self) -> impl Future<Output = ForceReason> + Send + Unpin + 'static {
+        Watch {
             inner: self.inner.clone(),
+            ready: |s: &State| s.forced,
         }
     }
 
-    /// Blocks until the drain starts or the trigger is closed; `true` if draining.
-    pub fn wait_draining(&self) -> bool {
+    /// Blocks the calling thread until the drain starts.
+    pub fn wait_draining(&self) -> DrainReason {
         let mut s = self.inner.lock();
-        while s.drain.is_none() && !s.closed {
+        loop {
+            if let Some((reason, _)) = s.drain {
+                return reason;
+            }
             s = self
                 .inner
                 .changed
                 .wait(s)
                 .unwrap_or_else(|p| p.into_inner());
         }
-        s.drain.is_some()
-    }
-
-    /// Blocks until the stop is forced, the trigger is closed, or `timeout`
-    /// passes; returns `true` only if `timeout` passed with neither.
-    pub(crate) fn wait_forced_or_closed(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut s = self.inner.lock();
-        loop {
-            if s.forced.is_some() || s.closed {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            s = self
-                .inner
-                .changed
-                .wait_timeout(s, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-    }
-
-    fn poll_with<T>(
-        inner: &Inner,
-        cx: &mut Context<'_>,
-        ready: impl Fn(&State) -> Option<T>,
-    ) -> Poll<T> {
-        let mut s = inner.lock();
-        if let Some(v) = ready(&s) {
-            return Poll::Ready(v);
-        }
-        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            s.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 
-/// Future returned by [`Shutdown::draining`].
-#[derive(Clone)]
-pub struct Draining {
+/// A future that resolves once `ready` reads a value from the state.
+struct Watch<T> {
     inner: Arc<Inner>,
+    ready: fn(&State) -> Option<T>,
 }
 
-impl fmt::Debug for Draining {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Draining").finish_non_exhaustive()
-    }
-}
-
-impl Future for Draining {
-    type Output = DrainReason;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DrainReason> {
-        Shutdown::poll_with(&self.inner, cx, |s| s.drain.map(|(r, _)| r))
-    }
-}
-
-/// Future returned by [`Shutdown::forced`].
-#[derive(Clone)]
-pub struct Forced {
-    inner: Arc<Inner>,
-}
-
-impl fmt::Debug for Forced {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Forced").finish_non_exhaustive()
-    }
-}
-
-impl Future for Forced {
-    type Output = ForceReason;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ForceReason> {
-        Shutdown::poll_with(&self.inner, cx, |s| s.forced)
+impl<T> Future for Watch<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.inner.poll_until(cx, self.ready)
     }
 }
 
@@ -353,28 +326,26 @@ mod tests {
 
     #[test]
     fn futures_wake_on_transitions() {
-        let (trigger, shutdown) = ShutdownTrigger::new();
+        let trigger = DrainTrigger::new();
+        let token = trigger.token();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut draining = shutdown.draining();
-        let mut forced = shutdown.forced();
+        let mut draining = token.draining();
+        let mut forced = token.forced();
         assert!(Pin::new(&mut draining).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut draining).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut forced).poll(&mut cx).is_pending());
-        assert!(trigger.drain(DrainReason::Signal(libc::SIGTERM)));
-        assert!(
-            !trigger.drain(DrainReason::Requested),
-            "second drain is a no-op"
-        );
+        assert!(trigger.drain_because(DrainReason::Signal(libc::SIGTERM)));
+        assert!(!trigger.drain(), "second drain is a no-op");
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "one waker, deduplicated");
         assert_eq!(
             Pin::new(&mut draining).poll(&mut cx),
             Poll::Ready(DrainReason::Signal(libc::SIGTERM))
         );
         assert!(Pin::new(&mut forced).poll(&mut cx).is_pending());
-        assert!(trigger.force(ForceReason::Deadline));
-        assert!(!trigger.force(ForceReason::Requested));
+        assert!(trigger.force_because(ForceReason::Deadline));
+        assert!(!trigger.force());
         assert_eq!(
             Pin::new(&mut forced).poll(&mut cx),
             Poll::Ready(ForceReason::Deadline)
@@ -383,24 +354,22 @@ mod tests {
 
     #[test]
     fn force_implies_draining() {
-        let (trigger, shutdown) = ShutdownTrigger::new();
-        trigger.force(ForceReason::Requested);
-        assert!(shutdown.is_draining());
-        assert_eq!(shutdown.forced_reason(), Some(ForceReason::Requested));
+        let trigger = DrainTrigger::new();
+        let token = trigger.token();
+        trigger.force();
+        assert!(token.is_draining());
+        assert_eq!(token.forced_reason(), Some(ForceReason::Requested));
     }
 
     #[test]
-    fn blocking_waits() {
-        let (trigger, shutdown) = ShutdownTrigger::new();
-        assert!(shutdown.wait_forced_or_closed(Duration::from_millis(10)));
-        let t = std::thread::spawn({
-            let s = shutdown.clone();
-            move || s.wait_draining()
+    fn blocking_wait_returns_once_draining() {
+        let trigger = DrainTrigger::new();
+        let waiter = std::thread::spawn({
+            let token = trigger.token();
+            move || token.wait_draining()
         });
-        trigger.drain(DrainReason::Requested);
-        assert!(t.join().unwrap());
-        trigger.close();
-        assert!(!shutdown.wait_forced_or_closed(Duration::from_secs(10)));
+        trigger.drain();
+        assert_eq!(waiter.join().unwrap(), DrainReason::Requested);
     }
 
     #[test]
@@ -410,5 +379,9 @@ mod tests {
         assert_eq!(forced(ForceReason::Deadline).exit_code(), 3);
         assert_eq!(forced(ForceReason::Signal(2)).exit_code(), 4);
         assert_eq!(forced(ForceReason::Requested).exit_code(), 4);
+        assert_eq!(
+            ExitCode::from(forced(ForceReason::Deadline)),
+            ExitCode::from(3)
+        );
     }
 }

@@ -6,46 +6,60 @@
 //! | `SIGINT` | graceful drain, like `SIGTERM` | like `SIGTERM` |
 //! | `SIGQUIT` | forced stop at once | forced stop at once |
 //!
-//! Adapters must switch their framework's own signal handling off.
+//! The signal thread only moves the [`DrainTrigger`]; the drain itself, its
+//! deadline included, belongs to the drain owner. Adapters must switch their
+//! framework's own signal handling off.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use serde::Deserialize;
 use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
-use crate::config::RepeatSignal;
 use crate::error::{Error, ErrorKind};
-use crate::process::Identity;
-use crate::shutdown::{signal_name, DrainReason, ForceReason, Shutdown, ShutdownTrigger};
+use crate::identity::Identity;
+use crate::shutdown::{signal_name, DrainReason, DrainToken, DrainTrigger, ForceReason};
 
-/// Keeps the signal and deadline threads alive; dropping it stops both.
+/// What a second SIGTERM/SIGINT does while a drain is running.
+///
+/// Perl `start_server` sends its HUP signal again to workers that are still
+/// draining when HUPs come quickly; choose `ignore` if your deploys do that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RepeatSignal {
+    /// The second signal forces the stop (the default).
+    #[default]
+    Force,
+    /// The second signal is logged and ignored; only the deadline forces.
+    Ignore,
+}
+
+/// Keeps the signal thread alive; dropping it stops the thread.
 #[derive(Debug)]
-pub struct SignalGuard {
+pub(crate) struct SignalGuard {
     handle: Handle,
-    trigger: ShutdownTrigger,
-    threads: Vec<JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for SignalGuard {
     fn drop(&mut self) {
         self.handle.close();
-        self.trigger.close();
-        for t in self.threads.drain(..) {
+        if let Some(thread) = self.thread.take() {
             // A helper thread that panicked has nothing left to clean up.
-            let _ = t.join();
+            let _ = thread.join();
         }
     }
 }
 
-/// Installs the handlers for SIGTERM, SIGINT and SIGQUIT and starts the
-/// deadline watcher, which forces the stop `shutdown_timeout` after the drain
-/// starts.
+/// Installs the handlers for SIGTERM, SIGINT and SIGQUIT, which move `trigger`.
+/// `shutdown_timeout` is only named in the log line of a drain's start.
 ///
 /// # Errors
-/// [`ErrorKind::Serve`] if the handlers or threads cannot be set up.
-pub fn install(
-    trigger: &ShutdownTrigger,
+/// [`ErrorKind::Serve`] if the handlers or the thread cannot be set up.
+pub(crate) fn install(
+    trigger: &DrainTrigger,
     shutdown_timeout: Duration,
     repeat: RepeatSignal,
     who: Identity,
@@ -56,56 +70,45 @@ pub fn install(
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGQUIT]).map_err(|e| fail("install signal handlers", e))?;
     let handle = signals.handle();
-    let signal_thread = {
-        let trigger = trigger.clone();
-        let shutdown = trigger.subscribe();
-        std::thread::Builder::new()
-            .name("handover-signals".into())
-            .spawn(move || {
-                for sig in signals.forever() {
-                    on_signal(sig, &trigger, &shutdown, repeat, who, shutdown_timeout);
-                }
-            })
-            .map_err(|e| fail("start the signal thread", e))?
-    };
-    let deadline_thread = {
-        let trigger = trigger.clone();
-        let shutdown = trigger.subscribe();
-        std::thread::Builder::new()
-            .name("handover-deadline".into())
-            .spawn(move || watch_deadline(&trigger, &shutdown, shutdown_timeout, who))
-            .map_err(|e| fail("start the deadline thread", e))?
-    };
+    let trigger = trigger.clone();
+    let token = trigger.token();
+    let thread = std::thread::Builder::new()
+        .name("handover-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                on_signal(sig, &trigger, &token, repeat, who, shutdown_timeout);
+            }
+        })
+        .map_err(|e| fail("start the signal thread", e))?;
     Ok(SignalGuard {
         handle,
-        trigger: trigger.clone(),
-        threads: vec![signal_thread, deadline_thread],
+        thread: Some(thread),
     })
 }
 
 fn on_signal(
     sig: i32,
-    trigger: &ShutdownTrigger,
-    shutdown: &Shutdown,
+    trigger: &DrainTrigger,
+    token: &DrainToken,
     repeat: RepeatSignal,
     who: Identity,
     timeout: Duration,
 ) {
     let name = signal_name(sig);
     if sig == SIGQUIT {
-        if trigger.force(ForceReason::Signal(sig)) {
+        if trigger.force_because(ForceReason::Signal(sig)) {
             log::warn!("{who}: {name}: forcing the stop now");
         }
         return;
     }
-    if !shutdown.is_draining() {
+    if !token.is_draining() {
         log::info!("{who}: {name}: draining (stop accepting, finish in-flight requests; forced after {timeout:?})");
-        trigger.drain(DrainReason::Signal(sig));
+        trigger.drain_because(DrainReason::Signal(sig));
         return;
     }
     match repeat {
         RepeatSignal::Force => {
-            if trigger.force(ForceReason::Signal(sig)) {
+            if trigger.force_because(ForceReason::Signal(sig)) {
                 log::warn!("{who}: {name} during drain: forcing the stop");
             }
         }
@@ -115,22 +118,45 @@ fn on_signal(
     }
 }
 
-fn watch_deadline(
-    trigger: &ShutdownTrigger,
-    shutdown: &Shutdown,
-    timeout: Duration,
-    who: Identity,
-) {
-    if !shutdown.wait_draining() {
-        return;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who() -> Identity {
+        Identity::unsupervised()
     }
-    let elapsed = shutdown
-        .drain_started()
-        .map_or(Duration::ZERO, |(_, at)| at.elapsed());
-    let remaining = timeout.saturating_sub(elapsed);
-    if shutdown.wait_forced_or_closed(remaining) && trigger.force(ForceReason::Deadline) {
-        log::warn!(
-            "{who}: drain still running after shutdown_timeout {timeout:?}: forcing the stop"
+
+    #[test]
+    fn the_signal_table() {
+        let second = Duration::from_secs(1);
+        // TERM drains; a second TERM forces, or is ignored.
+        for (repeat, forced) in [
+            (RepeatSignal::Force, Some(ForceReason::Signal(SIGTERM))),
+            (RepeatSignal::Ignore, None),
+        ] {
+            let trigger = DrainTrigger::new();
+            let token = trigger.token();
+            on_signal(SIGTERM, &trigger, &token, repeat, who(), second);
+            assert_eq!(
+                token.drain_started().map(|(r, _)| r),
+                Some(DrainReason::Signal(SIGTERM))
+            );
+            assert_eq!(token.forced_reason(), None);
+            on_signal(SIGINT, &trigger, &token, repeat, who(), second);
+            let forced = forced.map(|_| ForceReason::Signal(SIGINT));
+            assert_eq!(token.forced_reason(), forced, "{repeat:?}");
+        }
+        // QUIT forces at once.
+        let trigger = DrainTrigger::new();
+        let token = trigger.token();
+        on_signal(
+            SIGQUIT,
+            &trigger,
+            &token,
+            RepeatSignal::Ignore,
+            who(),
+            second,
         );
+        assert_eq!(token.forced_reason(), Some(ForceReason::Signal(SIGQUIT)));
     }
 }

@@ -1,17 +1,10 @@
-//! TLS for [`SecurityLayer::Tls`]: loading the
-//! certificate chain and private key into a rustls server configuration.
+//! TLS: Vapor's [`SecurityLayer`], and loading its certificate chain and
+//! private key into a rustls server configuration.
 //!
-//! Every adapter serves TLS from the same [`server_config`], so a missing or bad
+//! Every adapter serves TLS from the same [`tls_config`], so a missing or bad
 //! file gives the same one-line startup error whichever server is chosen. The
 //! crypto provider is rustls's `ring`, chosen explicitly: the process-wide
 //! default provider is neither read nor installed.
-//!
-//! ```no_run
-//! use handover::tls::{server_config, TlsConfig};
-//! let config = server_config(&TlsConfig::new("/etc/app/cert.pem", "/etc/app/key.pem"))?;
-//! assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
-//! # Ok::<(), handover::Error>(())
-//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,14 +13,41 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use crate::config::SecurityLayer;
 use crate::error::{Error, ErrorKind};
 
-/// Re-exported so adapters use the same rustls version.
-pub use rustls;
-
 /// The ALPN protocol every adapter speaks today (all are HTTP/1 only).
-pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+
+/// Vapor's `SecurityLayer`: how bytes on the wire are protected.
+///
+/// In TOML, `security_layer = "none"` (the default), or TLS with its two PEM files:
+///
+/// ```
+/// let config = handover::Config::from_toml(
+///     r#"
+///     [http.security_layer.tls]
+///     certificate_chain = "/etc/app/cert.pem"
+///     private_key = "/etc/app/key.pem"
+///     "#,
+///     "app.toml",
+/// )?;
+/// assert!(matches!(config.http.security_layer, handover::config::SecurityLayer::Tls(_)));
+/// # Ok::<(), handover::Error>(())
+/// ```
+///
+/// The files are read at start-up, before any inherited fd is adopted, and
+/// again by the adapter when it makes the server, so a missing or bad file
+/// is a startup error naming it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecurityLayer {
+    /// Plain HTTP.
+    #[default]
+    None,
+    /// TLS (rustls) on every listener, with ALPN `http/1.1`.
+    Tls(TlsConfig),
+}
 
 /// Where the certificate chain and private key are, as PEM files.
 ///
@@ -78,7 +98,7 @@ fn pem_problem(e: &pem::Error) -> String {
 /// # Errors
 /// [`ErrorKind::Tls`] naming the file when it cannot be read, is not PEM, or
 /// holds no certificate.
-pub fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let bytes = read("certificate chain", path)?;
     let chain = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -103,7 +123,7 @@ pub fn load_certificate_chain(path: &Path) -> Result<Vec<CertificateDer<'static>
 /// # Errors
 /// [`ErrorKind::Tls`] naming the file when it cannot be read, is not PEM, or
 /// holds no private key.
-pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     let bytes = read("private key", path)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         let problem = match e {
@@ -119,11 +139,20 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 /// Loads both files into a rustls server configuration with the `ring`
 /// provider, TLS 1.2 and 1.3, no client authentication, and ALPN `http/1.1`.
 ///
+/// ```no_run
+/// use handover::adapter::tls_config;
+/// use handover::config::{SecurityLayer, TlsConfig};
+/// let layer = SecurityLayer::Tls(TlsConfig::new("/etc/app/cert.pem", "/etc/app/key.pem"));
+/// let config = tls_config(&layer)?.expect("TLS asked for");
+/// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+/// # Ok::<(), handover::Error>(())
+/// ```
+///
 /// # Errors
 /// [`ErrorKind::Tls`] naming the file at fault: unreadable, not PEM, no
 /// certificate or key in it, a key rustls cannot use, or a key that does not
 /// match the certificate.
-pub fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
+fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
     let chain = load_certificate_chain(&tls.certificate_chain)?;
     let key = load_private_key(&tls.private_key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -151,12 +180,15 @@ pub fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
 }
 
 /// The rustls configuration `layer` asks for: `None` for plain HTTP, the
-/// loaded files for TLS. Adapters call this in `make_server`, so a new
-/// security layer is handled here once rather than in every adapter.
+/// files loaded (see `server_config`) for TLS. Adapters call this in
+/// `make_server`, so a new security layer is handled here once rather than
+/// in every adapter.
 ///
 /// # Errors
-/// As [`server_config`].
-pub fn for_layer(layer: &SecurityLayer) -> Result<Option<rustls::ServerConfig>, Error> {
+/// [`ErrorKind::Tls`] naming the file at fault: unreadable, not PEM, no
+/// certificate or key in it, a key rustls cannot use, or a key that does not
+/// match the certificate.
+pub fn tls_config(layer: &SecurityLayer) -> Result<Option<rustls::ServerConfig>, Error> {
     match layer {
         SecurityLayer::None => Ok(None),
         SecurityLayer::Tls(tls) => server_config(tls).map(Some),

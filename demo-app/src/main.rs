@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use handover::{Config, Droplet, Error, ErrorKind, Identity};
+use handover::{Config, Droplet, Error, ErrorKind, Identity, Outcome};
 
 /// A Vapor-style demo app served by a handover server factory.
 #[derive(Debug, Parser)]
@@ -56,7 +56,7 @@ fn config(args: &Args) -> Result<Config, Error> {
     Ok(config)
 }
 
-fn run(args: &Args) -> Result<i32, Error> {
+fn run(args: &Args) -> Result<Outcome, Error> {
     let config = config(args)?;
     let identity = Identity::from_env()?;
     let server = config.server.clone();
@@ -64,15 +64,14 @@ fn run(args: &Args) -> Result<i32, Error> {
         .with_factory(handover_actix::ActixFactory::new())
         .with_factory(handover_hyper::HyperFactory::new());
     let router = routes::router(identity, &server, droplet.drain_token())?;
-    let outcome = droplet.with_responder(router).run()?;
-    Ok(outcome.exit_code())
+    droplet.with_responder(router).run()
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(&args) {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(outcome) => outcome.into(),
         Err(e) => {
             eprintln!("demo-app: error: {}", e.chain());
             ExitCode::from(1)

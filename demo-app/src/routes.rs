@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{text, Body, Error, Identity, Request, Response, Router, Shutdown};
+use handover::{text, Body, DrainToken, Error, Identity, Request, Response, Router};
 
 /// The longest `/sleep` the demo accepts.
 const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -28,7 +28,7 @@ fn json(body: String) -> Response {
 
 /// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`
 /// (503 once the drain has started, so load balancers stop sending traffic).
-pub(crate) fn router(identity: Identity, server: &str, drain: Shutdown) -> Result<Router, Error> {
+pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Result<Router, Error> {
     let whoami = serde_json::json!({
         "pid": identity.pid,
         "generation": identity.generation,

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 
 use socket2::{Domain, SockRef, Type};
 
-use super::ListenSocket;
+use super::socket::ListenSocket;
 
 /// Why an fd cannot be adopted. Every variant leaves the fd exactly as it was.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 #[cfg(test)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -13,12 +13,16 @@ use std::str::FromStr;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use serde::{Deserialize, Deserializer};
+
+use super::created::{probe, CreatedPath, Probe};
+use super::socket::{ListenSocket, Listener, Origin};
 use super::starter::{classify, StarterKey};
-use super::{ListenSocket, Listener, Origin};
-use crate::error::{Error, ErrorKind};
+use crate::error::{quoted, Error, ErrorKind};
 
 /// One address to bind (an entry of `[listen] bind`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BindAddress {
     /// `host:port` or `[v6]:port`.
     Tcp {
@@ -32,22 +36,40 @@ pub enum BindAddress {
 }
 
 impl FromStr for BindAddress {
-    type Err = String;
+    type Err = Error;
 
+    /// `host:port`, `[v6]:port`, or a unix path (text containing `/`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a bare port or a word that is neither.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.contains('/') {
             return Ok(BindAddress::Unix(PathBuf::from(s)));
         }
+        let bad = |problem: String| {
+            Error::new(
+                ErrorKind::Config,
+                format!("bind address {} {problem}", quoted(s)),
+            )
+        };
         match classify(s) {
             StarterKey::HostPort { host, port } => Ok(BindAddress::Tcp { host, port }),
-            StarterKey::Port(port) => Err(format!(
-                "bind address {s:?} is a bare port; write host:port, like 127.0.0.1:{port} or [::]:{port}"
-            )),
-            StarterKey::Path(_) => Err(format!(
-                "bind address {s:?} is neither host:port nor a unix path (a path contains '/', like ./app.sock)"
+            StarterKey::Port(port) => Err(bad(format!(
+                "is a bare port; write host:port, like 127.0.0.1:{port} or [::]:{port}"
+            ))),
+            StarterKey::Path(_) => Err(bad(
+                "is neither host:port nor a unix path (a path contains '/', like ./app.sock)"
+                    .to_owned(),
             )),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for BindAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        BindAddress::from_str(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -65,7 +87,7 @@ impl fmt::Display for BindAddress {
 ///
 /// # Errors
 /// As those functions.
-pub fn bind(
+pub(crate) fn bind(
     address: &BindAddress,
     backlog: u32,
     unix_mode: Option<u32>,
@@ -73,74 +95,6 @@ pub fn bind(
     match address {
         BindAddress::Tcp { host, port } => bind_tcp(host, *port, backlog),
         BindAddress::Unix(path) => bind_unix(path, unix_mode, backlog),
-    }
-}
-
-/// A socket file this process created, removed when the server stops if it
-/// is still the same file (a newer process may have replaced it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CreatedPath {
-    path: PathBuf,
-    /// Device, inode and change time: inode numbers are reused at once on
-    /// some file systems, so the change time tells a newer file apart.
-    identity: (u64, u64, i64, i64),
-}
-
-fn identity(meta: &std::fs::Metadata) -> (u64, u64, i64, i64) {
-    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
-}
-
-impl CreatedPath {
-    fn of(path: &Path) -> io::Result<Self> {
-        let meta = std::fs::symlink_metadata(path)?;
-        Ok(CreatedPath {
-            // Absolute, so a later change of directory does not lose it.
-            path: std::path::absolute(path)?,
-            identity: identity(&meta),
-        })
-    }
-
-    /// Removes the file if it is still the socket we created and nothing
-    /// accepts on it (ours is closed by then; a newer process's is not).
-    pub(crate) fn remove(&self) {
-        match std::fs::symlink_metadata(&self.path) {
-            Ok(meta)
-                if identity(&meta) == self.identity
-                    && matches!(probe(&self.path), Ok(Probe::Refused)) =>
-            {
-                if let Err(e) = std::fs::remove_file(&self.path) {
-                    log::warn!("cannot remove unix socket {}: {e}", self.path.display());
-                }
-            }
-            _ => log::debug!(
-                "unix socket {} was replaced or removed; left as it is",
-                self.path.display()
-            ),
-        }
-    }
-}
-
-/// What a non-blocking connect to the unix socket at `path` says.
-#[derive(Debug, PartialEq, Eq)]
-enum Probe {
-    /// A process listens on it (connected, or its backlog is full).
-    Accepting,
-    /// Nothing listens: a file left by a process that is gone.
-    Refused,
-    /// No file.
-    Gone,
-}
-
-/// Connects without blocking, so a listener with a full backlog cannot hang us.
-fn probe(path: &Path) -> io::Result<Probe> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    socket.set_nonblocking(true)?;
-    match socket.connect(&SockAddr::unix(path)?) {
-        Ok(()) => Ok(Probe::Accepting),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Probe::Accepting),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(Probe::Refused),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Probe::Gone),
-        Err(e) => Err(e),
     }
 }
 
@@ -168,7 +122,7 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
 ///
 /// # Errors
 /// [`ErrorKind::Bind`] naming the path.
-pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listener, Error> {
+pub(crate) fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listener, Error> {
     let shown = path.display();
     let fail = |what: &str, e: io::Error| {
         Error::new(
@@ -220,9 +174,7 @@ pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listene
     socket
         .set_nonblocking(true)
         .map_err(|e| abandon(fail("set O_NONBLOCK on", e)))?;
-    let mut listener = Listener::new(ListenSocket::Unix(socket.into()), Origin::Bound);
-    listener.created = Some(created);
-    Ok(listener)
+    Ok(Listener::new(ListenSocket::Unix(socket.into()), Origin::Bound).with_created(created))
 }
 
 /// Binds `host:port` (the first address `host` resolves to) with `SO_REUSEADDR`,
@@ -230,7 +182,7 @@ pub fn bind_unix(path: &Path, mode: Option<u32>, backlog: u32) -> Result<Listene
 ///
 /// # Errors
 /// [`ErrorKind::Bind`] naming the address when resolution, binding or listening fails.
-pub fn bind_tcp(host: &str, port: u16, backlog: u32) -> Result<Listener, Error> {
+pub(crate) fn bind_tcp(host: &str, port: u16, backlog: u32) -> Result<Listener, Error> {
     let shown = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -301,9 +253,10 @@ mod tests {
             BindAddress::Unix("./app.sock".into())
         );
         let e = "8080".parse::<BindAddress>().unwrap_err();
-        assert!(e.contains("bare port"), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("bare port"), "{e}");
         let e = "app.sock".parse::<BindAddress>().unwrap_err();
-        assert!(e.contains("./app.sock"), "{e}");
+        assert!(e.to_string().contains("./app.sock"), "{e}");
     }
 
     fn mode_of(path: &Path) -> u32 {

@@ -3,11 +3,11 @@
 
 use std::os::fd::RawFd;
 
-use super::select::Candidate;
-use super::{
-    adopt, parse_server_starter_port, Listener, Origin, Selector, StarterEntry, StarterKey,
-    SystemdEntry, LISTEN_FDS, SERVER_STARTER_PORT,
-};
+use super::adopt;
+use super::select::{Candidate, Selector};
+use super::socket::{give_up, Listener, Origin};
+use super::starter::{parse_server_starter_port, StarterEntry, StarterKey, SERVER_STARTER_PORT};
+use super::systemd::{SystemdEntry, LISTEN_FDS};
 use crate::error::{quoted, Error, ErrorKind};
 
 /// The address a usable fd is bound to, as the key a supervisor would write.
@@ -28,7 +28,7 @@ fn describe_systemd(entry: &SystemdEntry) -> String {
     }
 }
 
-pub(super) fn inherit_systemd(
+pub(crate) fn inherit_systemd(
     entries: &[SystemdEntry],
     selectors: &[Selector],
 ) -> Result<Vec<Listener>, Error> {
@@ -105,7 +105,7 @@ fn shown_address(local: &socket2::SockAddr) -> String {
     }
 }
 
-pub(super) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec<Listener>, Error> {
+pub(crate) fn inherit_starter(value: &str, selectors: &[Selector]) -> Result<Vec<Listener>, Error> {
     let entries = parse_server_starter_port(value)?;
     if entries.is_empty() {
         return Err(Error::new(
@@ -183,7 +183,7 @@ fn adopt_all(chosen: Vec<Chosen>) -> Result<Vec<Listener>, Error> {
         match unsafe { adopt::adopt(c.fd) } {
             Ok(socket) => listeners.push(Listener::new(socket, c.origin)),
             Err(refusal) => {
-                super::give_up(listeners);
+                give_up(listeners);
                 return Err(refused(&c, &refusal));
             }
         }

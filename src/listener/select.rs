@@ -4,7 +4,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use serde::{Deserialize, Deserializer};
+
 use super::starter::{self, StarterEntry, StarterKey};
+use crate::error::{Error, ErrorKind};
 
 /// Picks inherited sockets by address, path or name.
 ///
@@ -13,6 +16,7 @@ use super::starter::{self, StarterEntry, StarterKey};
 /// `/`) is a name: a systemd `FileDescriptorName=`, or a `SERVER_STARTER_PORT`
 /// key written exactly so.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Selector {
     /// Every socket on this port (`"8080"` matches `8080`, `127.0.0.1:8080`, `[::]:8080`).
     Port(u16),
@@ -30,14 +34,17 @@ pub enum Selector {
 }
 
 impl FromStr for Selector {
-    type Err = String;
+    type Err = Error;
 
+    /// # Errors
+    /// [`ErrorKind::Config`] for empty text.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(
-                "an inherit selector is empty; give a port, host:port, path or name".to_owned(),
-            );
+            return Err(Error::new(
+                ErrorKind::Config,
+                "an inherit selector is empty; give a port, host:port, path or name",
+            ));
         }
         Ok(match starter::classify(s) {
             StarterKey::Port(p) => Selector::Port(p),
@@ -47,6 +54,13 @@ impl FromStr for Selector {
             }
             StarterKey::Path(p) => Selector::Path(p),
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Selector::from_str(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -73,6 +87,7 @@ pub(crate) struct Candidate<'a> {
 
 impl Selector {
     /// Whether this selector picks the `SERVER_STARTER_PORT` `entry`.
+    #[cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
     pub fn matches(&self, entry: &StarterEntry) -> bool {
         let address = entry.parsed_key();
         self.picks(&Candidate {

@@ -1,4 +1,8 @@
 //! The `SERVER_STARTER_PORT` grammar, parsed by a pure function.
+//!
+//! The `pub` items are crate-internal; with the `fuzzing` feature they are
+//! reachable through `handover::fuzzing` for the fuzz targets.
+#![cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -8,9 +12,7 @@ use std::path::PathBuf;
 use crate::error::{quoted, Error, ErrorKind};
 
 /// The environment variable Perl's `start_server` uses to pass sockets.
-pub const SERVER_STARTER_PORT: &str = "SERVER_STARTER_PORT";
-/// The environment variable holding the generation number of this worker.
-pub const SERVER_STARTER_GENERATION: &str = "SERVER_STARTER_GENERATION";
+pub(crate) const SERVER_STARTER_PORT: &str = "SERVER_STARTER_PORT";
 
 /// One `key=fd` entry of `SERVER_STARTER_PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +87,6 @@ pub(crate) fn classify(key: &str) -> StarterKey {
 /// "supervised, no sockets" and gives an empty list. The function touches no fd
 /// and no environment.
 ///
-/// ```
-/// use handover::listener::parse_server_starter_port;
-/// let entries = parse_server_starter_port("8080=4;/run/a=b.sock=5")?;
-/// assert_eq!(entries[0].key, "8080");
-/// assert_eq!(entries[1].key, "/run/a=b.sock");
-/// assert_eq!(entries[1].fd, 5);
-/// # Ok::<(), handover::Error>(())
-/// ```
-///
 /// # Errors
 /// [`ErrorKind::Inherit`] naming the variable and the entry when an entry has
 /// no `=`, an empty key, an fd that is not a non-negative decimal number that
@@ -143,32 +136,6 @@ pub fn parse_server_starter_port(value: &str) -> Result<Vec<StarterEntry>, Error
         });
     }
     Ok(entries)
-}
-
-/// Parses `SERVER_STARTER_GENERATION` (a decimal counter from 1).
-///
-/// # Errors
-/// [`ErrorKind::Inherit`] naming the variable when the value is not a decimal number.
-pub fn parse_generation(value: &str) -> Result<u64, Error> {
-    let trimmed = value.trim();
-    if !all_digits(trimmed) {
-        return Err(Error::new(
-            ErrorKind::Inherit,
-            format!(
-                "{SERVER_STARTER_GENERATION}: {} is not a decimal number",
-                quoted(value)
-            ),
-        ));
-    }
-    trimmed.parse().map_err(|_| {
-        Error::new(
-            ErrorKind::Inherit,
-            format!(
-                "{SERVER_STARTER_GENERATION}: {} is too large",
-                quoted(value)
-            ),
-        )
-    })
 }
 
 /// Whether two host texts name the same host: equal text, or equal IP addresses.
@@ -272,16 +239,6 @@ mod tests {
         ];
         for (key, want) in cases {
             assert_eq!(classify(key), want, "{key}");
-        }
-    }
-
-    #[test]
-    fn generation() {
-        assert_eq!(parse_generation("1").unwrap(), 1);
-        assert_eq!(parse_generation("42\n").unwrap(), 42);
-        for bad in ["", "x", "-1", "1.5", "99999999999999999999999"] {
-            let msg = parse_generation(bad).unwrap_err().to_string();
-            assert!(msg.starts_with("SERVER_STARTER_GENERATION: "), "{msg}");
         }
     }
 

@@ -1,16 +1,20 @@
 //! systemd socket activation: `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES`,
 //! parsed by a pure function (the rules of `sd_listen_fds_with_names(3)`).
+//!
+//! The `pub` items are crate-internal; with the `fuzzing` feature they are
+//! reachable through `handover::fuzzing` for the fuzz targets.
+#![cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
 
 use std::os::fd::RawFd;
 
 use crate::error::{quoted, Error, ErrorKind};
 
 /// The pid the sockets are meant for.
-pub const LISTEN_PID: &str = "LISTEN_PID";
+pub(crate) const LISTEN_PID: &str = "LISTEN_PID";
 /// How many sockets are passed, from fd 3 on.
-pub const LISTEN_FDS: &str = "LISTEN_FDS";
+pub(crate) const LISTEN_FDS: &str = "LISTEN_FDS";
 /// Their names (`FileDescriptorName=`), separated by `:`.
-pub const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
+pub(crate) const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
 /// The first passed fd (`SD_LISTEN_FDS_START`).
 pub const LISTEN_FDS_START: RawFd = 3;
 /// The most sockets `LISTEN_FDS` may pass: Linux's default `fs.nr_open`, the
@@ -58,19 +62,6 @@ fn all_digits(s: &str) -> bool {
 }
 
 /// Parses the variables for the process `our_pid`. Touches no fd and no environment.
-///
-/// ```
-/// use handover::listener::{parse_listen_fds, Activation, SystemdVars};
-/// let vars = SystemdVars {
-///     listen_pid: Some("42".into()),
-///     listen_fds: Some("2".into()),
-///     listen_fdnames: Some("web:admin".into()),
-/// };
-/// let Activation::Ours(entries) = parse_listen_fds(&vars, 42)? else { unreachable!() };
-/// assert_eq!((entries[1].fd, entries[1].name.as_deref()), (4, Some("admin")));
-/// assert_eq!(parse_listen_fds(&vars, 7)?, Activation::OtherProcess { pid: 42 });
-/// # Ok::<(), handover::Error>(())
-/// ```
 ///
 /// # Errors
 /// [`ErrorKind::Inherit`], naming the variable, when `LISTEN_PID` is not a

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_timer::Delay;
 use handover::bytes::Bytes;
 use handover::http::{header, HeaderValue, Method, StatusCode};
-use handover::{text, Body, BoxError, Config, Droplet, Error, Identity, Request, Response, Router};
+use handover::{
+    text, Body, BoxError, Config, Droplet, Error, Identity, Outcome, Request, Response, Router,
+};
 
 /// Names a file whose existence makes [`run`] panic at start-up.
 pub const PANIC_IF: &str = "HANDOVER_CONFORMANCE_PANIC_IF";
@@ -92,7 +94,7 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(3);
             let chunks = (0..n).map(|i| Ok::<_, BoxError>(Bytes::from(format!("chunk {i}\n"))));
-            Response::new(Body::chunked(futures_util::stream::iter(chunks)))
+            Response::new(Body::from_stream(futures_util::stream::iter(chunks)))
         })?
         .get("/drip", |req: Request| async move {
             // `n` chunks, `ms` apart: a slow stream, not an idle connection.
@@ -109,7 +111,7 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 Delay::new(gap).await;
                 Some((Ok::<_, BoxError>(Bytes::from(format!("drip {i}\n"))), i + 1))
             });
-            Response::new(Body::chunked(chunks))
+            Response::new(Body::from_stream(chunks))
         })?
         .get("/child-fds", |_: Request| async {
             // What a process this app spawns holds open: one `FD TARGET` line
@@ -153,7 +155,7 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
 ///
 /// Panics at start-up, like an app with a bug in `main`, when the file named
 /// by [`PANIC_IF`] exists.
-pub fn run(adapter: &str, config: Option<OsString>) -> Result<i32, Error> {
+pub fn run(adapter: &str, config: Option<OsString>) -> Result<Outcome, Error> {
     if let Some(flag) = std::env::var_os(PANIC_IF) {
         if std::path::Path::new(&flag).exists() {
             panic!("start-up bug: {} exists", flag.to_string_lossy());
@@ -169,5 +171,5 @@ pub fn run(adapter: &str, config: Option<OsString>) -> Result<i32, Error> {
     let identity = Identity::from_env()?;
     let droplet = crate::register(Droplet::new(config));
     let router = router(identity, adapter, &droplet)?;
-    Ok(droplet.with_responder(router).run()?.exit_code())
+    droplet.with_responder(router).run()
 }

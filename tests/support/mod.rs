@@ -213,12 +213,18 @@ pub fn expect_error(cmd: std::process::Command, needles: &[&str]) {
 
 /// The end of a server child process: logs at info, runs `serve`, and exits
 /// with its code, or with 1 after one `WHAT: error: ...` line.
-pub fn run_child(what: &str, serve: impl FnOnce() -> Result<i32, handover::Error>) -> ! {
+pub fn run_child(
+    what: &str,
+    serve: impl FnOnce() -> Result<handover::Outcome, handover::Error>,
+) -> ! {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let code = serve().unwrap_or_else(|e| {
-        eprintln!("{what}: error: {}", e.chain());
-        1
-    });
+    let code = match serve() {
+        Ok(outcome) => i32::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("{what}: error: {}", e.chain());
+            1
+        }
+    };
     std::process::exit(code);
 }
 

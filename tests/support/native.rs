@@ -59,7 +59,7 @@ pub fn child_command() -> Command {
 
 /// The body of the child's `serve_child` entry: runs `example` with the
 /// default config and exits with its code; returns at once outside the child.
-pub fn serve_child(example: fn(handover::Config) -> Result<i32, handover::Error>) {
+pub fn serve_child(example: fn(handover::Config) -> Result<handover::Outcome, handover::Error>) {
     if std::env::var_os(CHILD).is_some() {
         run_child("native", || example(handover::Config::default()));
     }

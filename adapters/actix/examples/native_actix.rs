@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse};
-use handover::{Config, Droplet, Error};
+use handover::{Config, Droplet, Error, Outcome};
 
 async fn hello() -> HttpResponse {
     HttpResponse::Ok().body("Hello from a native actix-web app\n")
@@ -33,8 +33,8 @@ async fn slow() -> HttpResponse {
     HttpResponse::Ok().body("done\n")
 }
 
-/// Serves the app with `config` until stopped; returns the exit code.
-pub fn run(mut config: Config) -> Result<i32, Error> {
+/// Serves the app with `config` until stopped; returns how it stopped.
+pub fn run(mut config: Config) -> Result<Outcome, Error> {
     // This binary has one server; the config need not name it.
     config.server = handover_actix::NAME.to_owned();
     let factory = handover_actix::NativeFactory::new(|| {
@@ -42,8 +42,7 @@ pub fn run(mut config: Config) -> Result<i32, Error> {
             .route("/", web::get().to(hello))
             .route("/slow", web::get().to(slow))
     });
-    let outcome = Droplet::new(config).with_factory(factory).run()?;
-    Ok(outcome.exit_code())
+    Droplet::new(config).with_factory(factory).run()
 }
 
 fn main() -> ExitCode {
@@ -53,7 +52,7 @@ fn main() -> ExitCode {
         None => Ok(Config::default()),
     };
     match config.and_then(run) {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(outcome) => outcome.into(),
         Err(e) => {
             eprintln!("native: error: {}", e.chain());
             ExitCode::from(1)

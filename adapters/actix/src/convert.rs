@@ -3,9 +3,14 @@
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::http::{StatusCode as AxStatus, Version as AxVersion};
 use actix_web::{web, HttpRequest, HttpResponse};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use handover::{http, Body, Request, Response};
+use http_body::Body as _;
 
 /// Why a request could not be handed to the responder.
 pub(crate) enum Reject {
@@ -112,14 +117,9 @@ pub(crate) fn response(resp: Response) -> HttpResponse {
     let status =
         AxStatus::from_u16(parts.status.as_u16()).unwrap_or(AxStatus::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
-    let mut out = match body {
-        Body::Data(bytes) => builder.body(bytes),
-        Body::Chunked(stream) => builder
-            .streaming(stream.map(|chunk| chunk.map_err(|e| -> Box<dyn std::error::Error> { e }))),
-        other => {
-            log::error!("actix adapter: unsupported response body {other:?}; answering 500");
-            return HttpResponse::InternalServerError().finish();
-        }
+    let mut out = match body.try_into_bytes() {
+        Ok(bytes) => builder.body(bytes),
+        Err(body) => builder.body(Frames { body }),
     };
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {
@@ -134,4 +134,39 @@ pub(crate) fn response(resp: Response) -> HttpResponse {
         }
     }
     out
+}
+
+/// A handover body that is not whole bytes, as an actix body: its data
+/// frames in order, sized when the body knows its length (trailers, which
+/// actix cannot send, are dropped).
+struct Frames {
+    body: Body,
+}
+
+impl MessageBody for Frames {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        match self.body.size_hint().exact() {
+            Some(n) => BodySize::Sized(n),
+            None => BodySize::Stream,
+        }
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        loop {
+            match std::task::ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e as Self::Error))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -26,7 +26,7 @@
 //!     .with_factory(handover_actix::ActixFactory::new())
 //!     .with_responder(router)
 //!     .run()?;
-//! std::process::exit(outcome.exit_code());
+//! let status: std::process::ExitCode = outcome.into(); // return it from `main`
 //! # Ok::<(), handover::Error>(())
 //! ```
 
@@ -37,10 +37,9 @@ mod watchdog;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::App;
-use handover::{
-    Connections, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext, Server,
-    ServerConfig, ServerFactory,
-};
+use handover::adapter::{tls_config, ListenSocket, Listener, ServeContext, Server, ServerFactory};
+use handover::config::ServerConfig;
+use handover::{Error, ErrorKind, Outcome};
 
 /// Makes actix-web servers; registered under the name `"actix"`.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +85,7 @@ fn prepare(
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    let Some(mut tls) = handover::tls::for_layer(&config.security_layer)? else {
+    let Some(mut tls) = tls_config(&config.security_layer)? else {
         return Ok(None);
     };
     if let Some(unix) = listeners
@@ -121,7 +120,7 @@ fn prepare(
 ///     App::new().route("/", web::get().to(|| async { HttpResponse::Ok().body("Hello") }))
 /// });
 /// let outcome = Droplet::new(Config::default()).with_factory(factory).run()?;
-/// std::process::exit(outcome.exit_code());
+/// let status: std::process::ExitCode = outcome.into(); // return it from `main`
 /// # Ok::<(), handover::Error>(())
 /// ```
 #[derive(Clone)]
@@ -210,14 +209,7 @@ where
             tls,
             make_app,
         } = *self;
-        server::block_on(server::serve(
-            config,
-            listeners,
-            tls,
-            ctx,
-            Connections::new(),
-            make_app,
-        ))
+        server::block_on(server::serve(config, listeners, tls, ctx, make_app))
     }
 }
 

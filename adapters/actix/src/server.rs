@@ -1,7 +1,6 @@
 //! The actix-web server: serve, then drain in order when handover says so.
 
-use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -9,11 +8,11 @@ use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, Serv
 use actix_web::http::{ConnectionType, KeepAlive};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::future::{select, Either};
-use handover::drain::drain;
-use handover::{
-    Connections, DrainControl, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext,
-    Server, ServerConfig, SharedResponder,
+use handover::adapter::{
+    DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server, SharedResponder,
 };
+use handover::config::ServerConfig;
+use handover::{Error, ErrorKind, Outcome};
 
 use crate::convert;
 use crate::watchdog::{self, Limits, Tracked, Watched};
@@ -68,6 +67,11 @@ fn serve_error(what: &str, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Serve, format!("actix: {what}")).with_source(e)
 }
 
+/// After actix stops accepting, connections its acceptor took just before
+/// may still be on their way to a worker, not yet counted by `on_connect`;
+/// they are given this long to arrive.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// The drain's hooks into actix.
 struct ActixControl {
     handle: ServerHandle,
@@ -77,10 +81,13 @@ struct ActixControl {
     stopping: std::cell::RefCell<Option<actix_rt::task::JoinHandle<()>>>,
 }
 
-impl DrainControl for ActixControl {
-    fn stop_accepting(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        // Deregisters our listeners from actix's acceptor; the sockets stay open.
-        Box::pin(self.handle.pause())
+impl DrainHooks for ActixControl {
+    fn stop_accepting(&self) -> HookFuture<'_> {
+        Box::pin(async {
+            // Deregisters our listeners from actix's acceptor; the sockets stay open.
+            self.handle.pause().await;
+            actix_rt::time::sleep(SETTLE).await;
+        })
     }
 
     fn close_idle(&self) {
@@ -95,7 +102,7 @@ impl DrainControl for ActixControl {
         !self.tls
     }
 
-    fn finish(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    fn finish(&self) -> HookFuture<'_> {
         let stopping = self.stopping.borrow_mut().take();
         Box::pin(async move {
             if let (true, Some(stopping)) = (self.tls, stopping) {
@@ -117,7 +124,6 @@ pub(crate) async fn serve<F, T, B>(
     listeners: Vec<Listener>,
     tls: Option<rustls::ServerConfig>,
     ctx: ServeContext,
-    connections: Connections,
     make_app: F,
 ) -> Result<Outcome, Error>
 where
@@ -136,8 +142,8 @@ where
     } else {
         KeepAlive::Timeout(config.keep_alive)
     };
-    let counter = connections.clone();
-    let lingering = connections.clone();
+    let counter = ctx.connections().clone();
+    let lingering = ctx.connections().clone();
     let limits = Limits::new(config.keep_alive, config.request_timeout);
     let mut builder = HttpServer::new(move || {
         let lingering = lingering.clone();
@@ -206,15 +212,14 @@ where
     let secure = if tls.is_some() { " with TLS" } else { "" };
     ctx.ready(&format!("actix-web serving {count} listener(s){secure}"));
 
-    let shutdown = ctx.shutdown().clone();
-    if let Either::Left((result, _)) = select(&mut running, pin!(shutdown.draining())).await {
+    if let Either::Left((result, _)) = select(&mut running, pin!(ctx.token().draining())).await {
         return Err(match result {
             Ok(Ok(())) => Error::new(ErrorKind::Serve, "actix: server stopped on its own"),
             Ok(Err(e)) => serve_error("server failed", e),
             Err(e) => Error::new(ErrorKind::Serve, format!("actix: server task failed: {e}")),
         });
     }
-    Ok(drain(&ctx, config.drain_plan(), &connections, &control).await)
+    Ok(ctx.drain(&control).await)
 }
 
 /// Runs `serve` on a new actix system, blocking.
@@ -241,14 +246,7 @@ impl Server for ActixServer {
                 .app_data(web::Data::new(state.clone()))
                 .default_service(web::to(handle))
         };
-        block_on(serve(
-            config,
-            listeners,
-            tls,
-            ctx,
-            Connections::new(),
-            make_app,
-        ))
+        block_on(serve(config, listeners, tls, ctx, make_app))
     }
 }
 

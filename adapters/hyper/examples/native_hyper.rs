@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use handover::{Config, Droplet, Error};
+use handover::{Config, Droplet, Error, Outcome};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -36,13 +36,12 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(response)
 }
 
-/// Serves the app with `config` until stopped; returns the exit code.
-pub fn run(mut config: Config) -> Result<i32, Error> {
+/// Serves the app with `config` until stopped; returns how it stopped.
+pub fn run(mut config: Config) -> Result<Outcome, Error> {
     // This binary has one server; the config need not name it.
     config.server = handover_hyper::NAME.to_owned();
     let factory = handover_hyper::NativeFactory::new(service_fn(handle));
-    let outcome = Droplet::new(config).with_factory(factory).run()?;
-    Ok(outcome.exit_code())
+    Droplet::new(config).with_factory(factory).run()
 }
 
 fn main() -> ExitCode {
@@ -52,7 +51,7 @@ fn main() -> ExitCode {
         None => Ok(Config::default()),
     };
     match config.and_then(run) {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Ok(outcome) => outcome.into(),
         Err(e) => {
             eprintln!("native: error: {}", e.chain());
             ExitCode::from(1)

@@ -1,60 +1,14 @@
 //! The handover responder as a hyper service: requests are buffered up to the
-//! body limit, responses stream from a [`handover::Body`].
-
-use std::pin::Pin;
-use std::task::{Context, Poll};
+//! body limit; a [`handover::Body`] is an `http_body::Body`, sent as it is.
 
 use bytes::Bytes;
+use handover::adapter::{ServeContext, SharedResponder};
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{
-    text, Body, BoxError, ChunkStream, Request, Response, ServeContext, SharedResponder,
-};
-use http_body::{Frame, SizeHint};
+use handover::{text, Body, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::server::ServiceSource;
-use crate::service::{BoxFuture, HttpService};
-
-/// A response body hyper can send: whole bytes, or a stream of chunks.
-pub(crate) enum ResponseBody {
-    Data(Option<Bytes>),
-    Chunked(ChunkStream),
-}
-
-impl http_body::Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ResponseBody::Data(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
-            ResponseBody::Chunked(stream) => stream
-                .as_mut()
-                .poll_next(cx)
-                .map(|chunk| chunk.map(|r| r.map(Frame::data))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Data(data) => data.as_ref().is_none_or(Bytes::is_empty),
-            ResponseBody::Chunked(_) => false,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Data(data) => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            ResponseBody::Chunked(_) => SizeHint::default(),
-        }
-    }
-}
+use crate::service::{BoxFuture, HttpService, ServiceSource};
 
 /// Why a request could not be handed to the responder.
 enum Reject {
@@ -90,23 +44,6 @@ async fn read_body(body: Incoming, declared: Option<u64>, limit: usize) -> Resul
     }
 }
 
-/// Turns a handover response into one hyper can send.
-pub(crate) fn response(response: Response) -> http::Response<ResponseBody> {
-    let (parts, body) = response.into_parts();
-    let body = match body {
-        Body::Data(data) => ResponseBody::Data(Some(data)),
-        Body::Chunked(stream) => ResponseBody::Chunked(stream),
-        other => {
-            log::error!("hyper: cannot send a {other:?} body; answering 500");
-            return http::Response::builder()
-                .status(StatusCode::INTERNAL_SERVER_ERROR)
-                .body(ResponseBody::Data(None))
-                .unwrap_or_else(|_| http::Response::new(ResponseBody::Data(None)));
-        }
-    };
-    http::Response::from_parts(parts, body)
-}
-
 /// Makes a [`ResponderService`] from the context's responder.
 pub(crate) struct ResponderSource {
     pub(crate) body_limit: usize,
@@ -130,8 +67,8 @@ pub(crate) struct ResponderService {
 }
 
 impl HttpService for ResponderService {
-    type Body = ResponseBody;
-    type Future = BoxFuture<ResponseBody>;
+    type Body = Body;
+    type Future = BoxFuture<Body>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let this = self.clone();
@@ -150,7 +87,7 @@ impl HttpService for ResponderService {
                 }
                 Err(reject) => reject.response(),
             };
-            Ok(response(answer))
+            Ok(answer)
         })
     }
 }

@@ -35,7 +35,7 @@
 //!     .with_factory(handover_hyper::HyperFactory::new())
 //!     .with_responder(router)
 //!     .run()?;
-//! std::process::exit(outcome.exit_code());
+//! let status: std::process::ExitCode = outcome.into(); // return it from `main`
 //! # Ok::<(), handover::Error>(())
 //! ```
 
@@ -45,7 +45,9 @@ mod service;
 mod watchdog;
 
 use bytes::Bytes;
-use handover::{BoxError, Error, ErrorKind, Listener, Server, ServerConfig, ServerFactory};
+use handover::adapter::{tls_config, Listener, Server, ServerFactory};
+use handover::config::ServerConfig;
+use handover::{BoxError, Error, ErrorKind};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
@@ -61,7 +63,7 @@ fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAc
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
     }
-    let tls = handover::tls::for_layer(&config.security_layer)?;
+    let tls = tls_config(&config.security_layer)?;
     Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
 }
 
@@ -122,7 +124,7 @@ impl ServerFactory for HyperFactory {
 /// config.server = "hyper".to_owned();
 /// let factory = handover_hyper::NativeFactory::new(hyper::service::service_fn(hello));
 /// let outcome = Droplet::new(config).with_factory(factory).run()?;
-/// std::process::exit(outcome.exit_code());
+/// let status: std::process::ExitCode = outcome.into(); // return it from `main`
 /// # Ok::<(), handover::Error>(())
 /// ```
 #[derive(Clone)]

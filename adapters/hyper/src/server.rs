@@ -1,17 +1,18 @@
 //! The hyper server: one accept loop per listener on a tokio runtime, one task
 //! per connection, and the drain's hooks into both.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use handover::drain::{drain, ConnectionGuard};
-use handover::{
-    Connections, DrainControl, Error, ErrorKind, ListenSocket, Listener, Outcome, ServeContext,
-    Server, ServerConfig,
+use handover::adapter::{
+    ConnectionGuard, Connections, DrainHooks, HookFuture, ListenSocket, Listener, ServeContext,
+    Server,
 };
+use handover::config::ServerConfig;
+use handover::{Error, ErrorKind, Outcome};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,20 +22,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_rustls::TlsAcceptor;
 
-use crate::service::{HttpService, Lingering};
+use crate::service::{HttpService, Lingering, ServiceSource};
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
 /// loop waits this long before accepting again instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Where a server's service comes from once it runs and has the context.
-pub(crate) trait ServiceSource: Send + 'static {
-    /// The service served.
-    type Service: HttpService;
-    /// Makes the service for `ctx`.
-    fn service(self, ctx: &ServeContext) -> Self::Service;
-}
 
 /// Serves the service from `service` on `listeners` with `config` when run.
 pub(crate) struct HyperServer<S> {
@@ -265,8 +258,8 @@ struct HyperControl {
     loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl DrainControl for HyperControl {
-    fn stop_accepting(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+impl DrainHooks for HyperControl {
+    fn stop_accepting(&self) -> HookFuture<'_> {
         self.stop.send_replace(true);
         let loops = std::mem::take(&mut *self.loops.lock().unwrap_or_else(|p| p.into_inner()));
         Box::pin(async move {
@@ -324,7 +317,7 @@ async fn serve<S: ServiceSource>(
 ) -> Result<Outcome, Error> {
     let secure = if tls.is_some() { " with TLS" } else { "" };
     let service = source.service(&ctx);
-    let connections = Connections::new();
+    let connections = ctx.connections().clone();
     let (stop, stop_rx) = watch::channel(false);
     let (close_idle, close_idle_rx) = watch::channel(false);
     let shared = Shared {
@@ -368,8 +361,7 @@ async fn serve<S: ServiceSource>(
         loops: std::sync::Mutex::new(loops),
     };
     ctx.ready(&format!("hyper serving {count} listener(s){secure}"));
-    ctx.shutdown().draining().await;
-    let outcome = drain(&ctx, config.drain_plan(), &connections, &control).await;
+    let outcome = ctx.drain(&control).await;
     // A stop forced before accepting stopped leaves the loops running: end
     // them here, so our copies of the listeners are closed before `run`
     // returns (socket files we bound are removed only once nothing accepts).

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use handover::adapter::{Connections, ServeContext};
 use handover::http::{header, HeaderValue};
-use handover::{BoxError, Connections};
+use handover::BoxError;
 use hyper::body::Incoming;
 
 use crate::watchdog::{InService, Progress};
@@ -29,6 +30,14 @@ pub(crate) trait HttpService: Clone + Send + Sync + 'static {
         + 'static;
     /// Answers one request.
     fn call(&self, request: http::Request<Incoming>) -> Self::Future;
+}
+
+/// Where a server's service comes from once it runs and has the context.
+pub(crate) trait ServiceSource: Send + 'static {
+    /// The service served.
+    type Service: HttpService;
+    /// Makes the service for `ctx`.
+    fn service(self, ctx: &ServeContext) -> Self::Service;
 }
 
 /// A native hyper service, its futures boxed.
@@ -55,12 +64,12 @@ where
     }
 }
 
-impl<S> crate::server::ServiceSource for NativeService<S>
+impl<S> ServiceSource for NativeService<S>
 where
     NativeService<S>: HttpService,
 {
     type Service = Self;
-    fn service(self, _: &handover::ServeContext) -> Self {
+    fn service(self, _: &ServeContext) -> Self {
         self
     }
 }

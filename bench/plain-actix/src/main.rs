@@ -97,6 +97,7 @@ fn handover_native(config: &str) -> i32 {
         .run()
         .unwrap()
         .exit_code()
+        .into()
 }
 
 fn main() -> std::io::Result<()> {

@@ -88,6 +88,7 @@ fn handover_native(config: &str) -> i32 {
         .run()
         .unwrap()
         .exit_code()
+        .into()
 }
 
 async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {

@@ -6,7 +6,7 @@
 //! fuzzer reaches the `Ours` branch without guessing the pid.
 #![no_main]
 
-use handover::listener::{parse_listen_fds, Activation, SystemdVars, LISTEN_FDS_START};
+use handover::fuzzing::{parse_listen_fds, Activation, SystemdVars, LISTEN_FDS_START};
 use handover::ErrorKind;
 use libfuzzer_sys::fuzz_target;
 

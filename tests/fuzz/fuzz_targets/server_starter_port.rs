@@ -6,9 +6,8 @@
 
 use std::collections::HashSet;
 
-use handover::listener::{
-    parse_generation, parse_server_starter_port, BindAddress, Selector, StarterEntry,
-};
+use handover::config::{BindAddress, Selector};
+use handover::fuzzing::{parse_generation, parse_server_starter_port, StarterEntry};
 use handover::ErrorKind;
 use libfuzzer_sys::fuzz_target;
 
@@ -83,12 +82,18 @@ fuzz_target!(|data: &[u8]| {
         Ok(selector) => {
             let _ = selector.to_string();
         }
-        Err(message) => assert!(one_line(&message), "{message:?}"),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+            assert!(one_line(&e.to_string()), "{e:?}");
+        }
     }
     match value.parse::<BindAddress>() {
         Ok(address) => {
             let _ = address.to_string();
         }
-        Err(message) => assert!(one_line(&message), "{message:?}"),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+            assert!(one_line(&e.to_string()), "{e:?}");
+        }
     }
 });

@@ -3,6 +3,9 @@
 //! The file format is TOML. The top-level `server` key names the server factory
 //! (Vapor's `"server": "engine"` in `droplet.json`); `[http]` holds what every
 //! server needs (Vapor's `server.json`); `[listen]` says where sockets come from.
+//! Each section's types live with their concept (`[listen]` with the
+//! listeners, `security_layer` with TLS, `repeat_signal` with the signals);
+//! this module only reads them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,23 +26,23 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+use crate::drain::DrainPlan;
 use crate::error::{Error, ErrorKind};
-use crate::listener::{BindAddress, Selector};
-use crate::tls::TlsConfig;
+use crate::listener::ListenConfig;
+use crate::signal::RepeatSignal;
+use crate::tls::SecurityLayer;
 
 /// The whole configuration of an app: which server, how it serves, where its sockets come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
-    /// Name of the registered [`ServerFactory`](crate::ServerFactory) to use (default `"actix"`).
+    /// Name of the registered [`ServerFactory`](crate::adapter::ServerFactory) to use (default `"actix"`).
     pub server: String,
     /// Settings handed to the server factory.
     pub http: ServerConfig,
@@ -118,22 +121,10 @@ impl Config {
         if self.http.backlog == 0 {
             return Err(bad("`http.backlog` must be at least 1"));
         }
-        for (i, address) in self.listen.bind.iter().enumerate() {
-            if self.listen.bind[..i].contains(address) {
-                return Err(bad(&format!(
-                    "`listen.bind` lists {} twice",
-                    crate::error::quoted(&address.to_string())
-                )));
-            }
+        match self.listen.problem() {
+            Some(problem) => Err(bad(&problem)),
+            None => Ok(()),
         }
-        if let Some(mode) = self.listen.unix_mode {
-            if mode > 0o777 {
-                return Err(bad(&format!(
-                    "`listen.unix_mode` {mode:#o} is not a permission mode; write it in octal, like 0o660"
-                )));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -144,52 +135,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Vapor's `SecurityLayer`: how bytes on the wire are protected.
-///
-/// In TOML, `security_layer = "none"` (the default), or TLS with its two PEM files:
-///
-/// ```
-/// let config = handover::Config::from_toml(
-///     r#"
-///     [http.security_layer.tls]
-///     certificate_chain = "/etc/app/cert.pem"
-///     private_key = "/etc/app/key.pem"
-///     "#,
-///     "app.toml",
-/// )?;
-/// assert!(matches!(config.http.security_layer, handover::SecurityLayer::Tls(_)));
-/// # Ok::<(), handover::Error>(())
-/// ```
-///
-/// The files are read at start-up, before any inherited fd is adopted, and
-/// again by the adapter when it makes the server, so a missing or bad file
-/// is a startup error naming it (see [`crate::tls`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum SecurityLayer {
-    /// Plain HTTP.
-    #[default]
-    None,
-    /// TLS (rustls) on every listener, with ALPN `http/1.1`.
-    Tls(TlsConfig),
-}
-
-/// What a second SIGTERM/SIGINT does while a drain is running.
-///
-/// Perl `start_server` sends its HUP signal again to workers that are still
-/// draining when HUPs come quickly; choose `ignore` if your deploys do that.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepeatSignal {
-    /// The second signal forces the stop (the default).
-    #[default]
-    Force,
-    /// The second signal is logged and ignored; only the deadline forces.
-    Ignore,
-}
-
-/// Settings a [`ServerFactory`](crate::ServerFactory) receives.
+/// Settings a [`ServerFactory`](crate::adapter::ServerFactory) receives (`[http]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -235,11 +181,12 @@ impl ServerConfig {
             .find(|d| !d.is_zero())
     }
 
-    /// The drain's phase timings.
-    pub fn drain_plan(&self) -> crate::drain::DrainPlan {
-        crate::drain::DrainPlan {
+    /// The drain's timings.
+    pub(crate) fn drain_plan(&self) -> DrainPlan {
+        DrainPlan {
             delay: self.drain_delay,
             linger: self.drain_linger,
+            timeout: self.shutdown_timeout,
         }
     }
 }
@@ -263,70 +210,11 @@ impl Default for ServerConfig {
     }
 }
 
-/// Which source of listening sockets to use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// The first source present, in this order: systemd (`LISTEN_PID` names
-    /// this process), Server::Starter (`SERVER_STARTER_PORT` is set), then
-    /// binding [`ListenConfig::bind`] (default).
-    #[default]
-    Auto,
-    /// Require systemd socket activation: `LISTEN_PID` must name this process.
-    Systemd,
-    /// Require `SERVER_STARTER_PORT`; its absence is a startup error.
-    ServerStarter,
-    /// Always bind, even under a supervisor (logged as a warning).
-    Bind,
-}
-
-/// Where listening sockets come from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ListenConfig {
-    /// The source of sockets (default `auto`).
-    pub source: Source,
-    /// Which inherited sockets to serve, by port (`"8080"`), host and port
-    /// (`"127.0.0.1:8080"`, `"[::1]:8080"`), unix path (`"/run/app.sock"`), or
-    /// systemd name (`"web"`, a word without `:` or `/`); empty means all.
-    pub inherit: Vec<Selector>,
-    /// What to bind when no supervisor passes sockets: `"host:port"` or a unix
-    /// socket path (containing `/`). Empty (the default) means `http.hostname:http.port`.
-    pub bind: Vec<BindAddress>,
-    /// Permission bits for unix sockets we bind (`0o660`, say); unset leaves
-    /// what the umask gives. Inherited sockets are never changed.
-    pub unix_mode: Option<u32>,
-}
-
-impl<'de> Deserialize<'de> for BindAddress {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        BindAddress::from_str(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for Selector {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Selector::from_str(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Source::Auto => "auto",
-            Source::Systemd => "systemd",
-            Source::ServerStarter => "server-starter",
-            Source::Bind => "bind",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listener::{BindAddress, Selector, Source};
+    use crate::tls::TlsConfig;
 
     #[test]
     fn empty_text_gives_defaults() {
