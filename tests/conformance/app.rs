@@ -2,6 +2,8 @@
 //! It uses only the root crate, so it runs unchanged on every adapter.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::thread;
 use std::time::Duration;
 
 use futures_timer::Delay;
@@ -10,6 +12,30 @@ use handover::http::{header, HeaderValue, Method, StatusCode};
 use handover::{
     text, Body, BoxError, Config, Droplet, Error, Identity, Outcome, Request, Response, Router,
 };
+use handover_test_support::{get, Lines, Resp};
+
+/// The line the app logs when a `/sleep?ms=N` handler starts.
+pub fn sleep_started(ms: u64) -> String {
+    format!("sleep {ms} ms: handler started")
+}
+
+/// Sends `GET /sleep?ms=N` on a thread of its own and returns once the
+/// app's handler has it (its log line is in `stderr`): a request in flight.
+pub fn in_flight(
+    stderr: &Lines,
+    addr: SocketAddr,
+    ms: u64,
+) -> thread::JoinHandle<std::io::Result<Resp>> {
+    let mark = stderr.mark();
+    let request = thread::spawn(move || get(addr, &format!("/sleep?ms={ms}")));
+    stderr.expect_after(
+        mark,
+        &sleep_started(ms),
+        Duration::from_secs(20),
+        "the request reaches its handler",
+    );
+    request
+}
 
 /// Names a file whose existence makes [`run`] panic at start-up.
 pub const PANIC_IF: &str = "HANDOVER_CONFORMANCE_PANIC_IF";
@@ -55,6 +81,7 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
         .get("/sleep", |req: Request| async move {
             match query_param(&req, "ms").and_then(|v| v.parse::<u64>().ok()) {
                 Some(ms) if ms <= 600_000 => {
+                    log::info!("{}", sleep_started(ms));
                     Delay::new(Duration::from_millis(ms)).await;
                     text(StatusCode::OK, format!("slept {ms} ms\n"))
                 }

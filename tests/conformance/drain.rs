@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::app::{in_flight, sleep_started};
 use crate::support::*;
 use crate::Adapter;
 
@@ -27,19 +28,18 @@ fn start(
     (app, addr, listener, dir)
 }
 
-/// Starts `GET /sleep?ms=N` on a thread and waits until the app has it.
-fn in_flight(addr: SocketAddr, ms: u64) -> thread::JoinHandle<std::io::Result<Resp>> {
-    let t = thread::spawn(move || get(addr, &format!("/sleep?ms={ms}")));
-    thread::sleep(Duration::from_millis(300));
-    t
-}
-
 pub fn term_lets_the_in_flight_request_finish_then_exits_0(adapter: &Adapter) {
     let (mut app, addr, listener, _dir) = start(adapter, "shutdown_timeout = \"10s\"");
-    let request = in_flight(addr, 1500);
+    let request = in_flight(&app.stderr, addr, 1500);
     // A keep-alive client too: the server, not the client, closes its connection.
-    let kept = thread::spawn(move || KeepAlive::new(addr).request("GET", "/sleep?ms=1500", b""));
-    thread::sleep(Duration::from_millis(300));
+    let mark = app.stderr.mark();
+    let kept = thread::spawn(move || KeepAlive::new(addr).request("GET", "/sleep?ms=1600", b""));
+    app.stderr.expect_after(
+        mark,
+        &sleep_started(1600),
+        Duration::from_secs(20),
+        "the keep-alive request reaches its handler",
+    );
     app.signal(libc::SIGTERM);
     let resp = request.join().unwrap().expect("in-flight request answered");
     assert_eq!(
@@ -68,7 +68,7 @@ pub fn term_lets_the_in_flight_request_finish_then_exits_0(adapter: &Adapter) {
 
 pub fn deadline_forces_the_stop_with_exit_3(adapter: &Adapter) {
     let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"700ms\"");
-    let request = in_flight(addr, 20_000);
+    let request = in_flight(&app.stderr, addr, 20_000);
     let t0 = Instant::now();
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 3);
@@ -94,7 +94,7 @@ fn term_twice(app: &Proc) {
 
 pub fn second_term_during_drain_forces_with_exit_4(adapter: &Adapter) {
     let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"30s\"");
-    let request = in_flight(addr, 20_000);
+    let request = in_flight(&app.stderr, addr, 20_000);
     term_twice(&app);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
     assert!(request.join().unwrap().is_err());
@@ -106,7 +106,7 @@ pub fn repeat_signal_ignore_keeps_draining(adapter: &Adapter) {
         adapter,
         "shutdown_timeout = \"30s\"\nrepeat_signal = \"ignore\"",
     );
-    let request = in_flight(addr, 1500);
+    let request = in_flight(&app.stderr, addr, 1500);
     term_twice(&app);
     assert_eq!(request.join().unwrap().unwrap().status, 200);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
@@ -115,7 +115,7 @@ pub fn repeat_signal_ignore_keeps_draining(adapter: &Adapter) {
 
 pub fn sigquit_forces_at_once(adapter: &Adapter) {
     let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"30s\"");
-    let request = in_flight(addr, 20_000);
+    let request = in_flight(&app.stderr, addr, 20_000);
     app.signal(libc::SIGQUIT);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
     assert!(request.join().unwrap().is_err());

@@ -4,14 +4,13 @@
 //! TERM to the supervisor while a generation drains.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::app::in_flight;
 use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
-use crate::zero_failure::{clients_until, finish, supervised};
+use crate::zero_failure::{supervised, Load};
 use crate::Adapter;
 
 /// Replaces the file at `path` in one step (a rename), so that a generation
@@ -48,9 +47,8 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     let config = dir.path().join("app.toml");
     let addr = sup.addr;
     let pid1 = sup.current_pid();
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients = clients_until(addr, 8, Duration::ZERO, &stop);
-    thread::sleep(Duration::from_millis(300));
+    let load = Load::start(addr, 8, Duration::ZERO);
+    load.wait_requests(100);
     let good = std::fs::read_to_string(&config).unwrap();
     let raw_status = match failure {
         Failure::ExitsOne => {
@@ -81,7 +79,7 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
             .unwrap_or_else(|| panic!("{kept}\n{}", sup.proc.stderr.text()));
     }
     // Load goes on against generation 1 for a while after the failure.
-    thread::sleep(Duration::from_millis(1500));
+    load.wait_requests(500);
     let who = get(addr, "/whoami").unwrap().json();
     assert_eq!(
         (who["generation"].as_u64(), who["pid"].as_i64()),
@@ -96,7 +94,7 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     }
     let who = sup.wait_for_newer();
     assert!(who["generation"].as_u64().unwrap() > 2, "{who}");
-    let tally = finish(&stop, clients);
+    let tally = load.finish();
     eprintln!("{failure:?}: {tally:?}");
     tally.assert_no_failures();
     assert!(tally.ok > 100, "load actually ran: {tally:?}");
@@ -119,10 +117,8 @@ pub fn a_deploy_that_panics_at_start_up_under_load_fails_no_request(
 fn deploy_with_generation_1_draining(
     sup: &mut Supervised,
 ) -> thread::JoinHandle<std::io::Result<Resp>> {
-    let addr = sup.addr;
     let pid1 = sup.current_pid();
-    let slow = thread::spawn(move || get(addr, "/sleep?ms=60000"));
-    thread::sleep(Duration::from_millis(300));
+    let slow = in_flight(&sup.proc.stderr, sup.addr, 60_000);
     sup.hup_and_wait_for(2);
     sup.proc
         .stderr
@@ -136,11 +132,11 @@ fn deploy_with_generation_1_draining(
 
 /// Waits (bounded) until `pid` is reaped: not even a zombie left.
 fn assert_reaped(pid: i32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !reaped(pid) {
-        assert!(Instant::now() < deadline, "{what} {pid} is not reaped");
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{what} {pid} is reaped"),
+        || reaped(pid),
+    );
 }
 
 pub fn an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on(
@@ -150,9 +146,8 @@ pub fn an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on(
     let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"60s\"", &[]);
     let pid1 = sup.current_pid();
     let slow = deploy_with_generation_1_draining(&mut sup);
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients = clients_until(sup.addr, 4, Duration::ZERO, &stop);
-    thread::sleep(Duration::from_millis(200));
+    let load = Load::start(sup.addr, 4, Duration::ZERO);
+    load.wait_requests(50);
 
     // SAFETY: kill(2) on a child of the supervisor this test started.
     assert_eq!(unsafe { libc::kill(pid1, libc::SIGKILL) }, 0);
@@ -168,8 +163,9 @@ pub fn an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on(
         slow.join().unwrap().is_err(),
         "the request generation 1 was serving dies with it"
     );
-    thread::sleep(Duration::from_millis(300));
-    let tally = finish(&stop, clients);
+    // Serving goes on after the kill.
+    load.wait_requests(100);
+    let tally = load.finish();
     eprintln!("kill mid-drain: {tally:?}");
     tally.assert_no_failures();
     assert!(tally.ok > 50, "load actually ran: {tally:?}");

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::app::in_flight;
 use crate::requests::{connect, serve, stop};
 use crate::support::*;
 use crate::Adapter;
@@ -335,12 +336,8 @@ pub fn hostile_clients_do_not_disturb_a_drain(adapter: &Adapter) {
     assert_answered(addr, &oversized, 431, "an oversized head");
     let loris = thread::spawn(move || slowloris(&mut connect(addr), Duration::from_secs(60)));
     wait_for_sockets(&app, SILENT + KEPT + 1);
-    // A legitimate request in flight when the drain starts: its connection
-    // accepted (one socket more in the server), then time to read its head.
-    let before = sockets_held(app.pid());
-    let legit = thread::spawn(move || get(addr, "/sleep?ms=1500"));
-    wait_for_sockets(&app, before + 1);
-    thread::sleep(Duration::from_millis(300));
+    // A legitimate request in flight when the drain starts.
+    let legit = in_flight(&app.stderr, addr, 1500);
     app.signal(libc::SIGTERM);
     let resp = legit
         .join()
@@ -373,6 +370,7 @@ pub fn slow_request_body_is_not_cut_by_the_timeouts(adapter: &Adapter) {
     )
     .unwrap();
     for part in [b"part one; ", b"part two; ", b"part three"] {
+        // The client's pace, not a wait: each gap outlasts both timeouts.
         thread::sleep(Duration::from_millis(700));
         s.write_all(part).unwrap();
     }

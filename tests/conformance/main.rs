@@ -14,10 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-#[path = "../support/mod.rs"]
-mod support;
-#[path = "../support/tls.rs"]
-mod tls_support;
+use handover_test_support as support;
 
 mod app;
 mod drain;

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::support::supervisor::{Starter, Supervised};
+use crate::support::tls::TestCert;
 use crate::support::*;
-use crate::tls_support::TestCert;
 use crate::Adapter;
 
 /// Asks `/whoami` over TLS until it answers, for up to 10 s.
@@ -117,16 +117,17 @@ pub fn a_handshake_started_during_the_drain_is_answered(adapter: &Adapter) {
     assert_eq!(whoami(&cert, addr)["server"], adapter.name);
 
     let early = TcpStream::connect(addr).unwrap();
-    // Accepted by the server (loopback), still without a handshake.
-    thread::sleep(Duration::from_millis(300));
+    // Accepted by the server, still without a handshake.
+    wait_accepted(addr);
     let mark = app.stderr.mark();
     app.signal(libc::SIGTERM);
-    app.stderr
-        .wait_for_after(mark, Duration::from_secs(10), |l| {
-            l.contains("drain 2/4").then_some(())
-        })
-        .expect("the drain starts");
-    thread::sleep(Duration::from_millis(300));
+    // The handshake starts once accepting has stopped.
+    app.stderr.expect_after(
+        mark,
+        "drain 3/4 linger",
+        Duration::from_secs(10),
+        "the drain runs",
+    );
     let answer = cert.get_on(early, "/").expect("answered during the drain");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("connection"), Some("close"));
@@ -237,11 +238,18 @@ pub fn hot_deploy_over_tls_fails_no_request(adapter: &Adapter, starter: Starter)
             })
         })
         .collect();
+    // Each generation answers some of the load before the next HUP.
+    let answered_more = |n: u64| {
+        let target = answered.load(Ordering::Relaxed) + n;
+        wait_until(Duration::from_secs(60), "TLS requests answered", || {
+            answered.load(Ordering::Relaxed) >= target
+        });
+    };
     for generation in [2, 3] {
-        thread::sleep(Duration::from_millis(300));
+        answered_more(20);
         sup.hup_and_wait_for(generation);
     }
-    thread::sleep(Duration::from_millis(300));
+    answered_more(20);
     stop.store(true, Ordering::Relaxed);
     let failures: Vec<String> = clients
         .into_iter()

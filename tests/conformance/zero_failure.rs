@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::app::in_flight;
 use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
 use crate::Adapter;
@@ -39,17 +40,14 @@ pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: St
     );
     let pid1 = sup.current_pid();
 
-    let slow = thread::spawn(move || {
-        let r = get(addr, "/sleep?ms=3000");
-        (r, Instant::now())
-    });
-    thread::sleep(Duration::from_millis(300));
+    let slow = in_flight(&sup.proc.stderr, addr, 3000);
     // New requests reach generation 2 once start_server has started it.
     sup.hup_and_wait_for(2);
     let pid2 = sup.current_pid();
     assert_ne!(pid1, pid2);
 
-    let (slow, done_at) = slow.join().unwrap();
+    let slow = slow.join().unwrap();
+    let done_at = Instant::now();
     let slow = slow.expect("the in-flight request is answered");
     assert_eq!(slow.status, 200, "in-flight request across HUP");
     assert_eq!(slow.text(), "slept 3000 ms\n");
@@ -77,14 +75,15 @@ pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: St
 }
 
 /// Runs `clients` keep-alive clients, each sending `GET /` every `period`
-/// (back to back when zero), while `hups` HUPs are sent `gap` apart.
+/// (back to back when zero), while `hups` HUPs are sent; after each hand-over
+/// the clients make `gap` requests (in all) before the next HUP.
 fn load_across_hups(
     adapter: &Adapter,
     starter: Starter,
     clients: usize,
     period: Duration,
     hups: usize,
-    gap: Duration,
+    gap: u64,
 ) -> (Tally, Supervised, tempfile::TempDir) {
     let (mut sup, dir) = supervised(
         adapter,
@@ -92,49 +91,69 @@ fn load_across_hups(
         "shutdown_timeout = \"30s\"\ndrain_linger = \"2s\"",
         &[],
     );
-    let addr = sup.addr;
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers = clients_until(addr, clients, period, &stop);
-    thread::sleep(Duration::from_millis(500));
+    let load = Load::start(sup.addr, clients, period);
+    load.wait_requests(gap);
     for generation in 2..2 + hups as u64 {
         sup.hup_and_wait_for(generation);
-        thread::sleep(gap);
+        load.wait_requests(gap);
     }
-    (finish(&stop, workers), sup, dir)
+    (load.finish(), sup, dir)
 }
 
-/// `clients` keep-alive clients, each sending `GET /` every `period` (back
-/// to back when zero) until `stop`.
-pub(crate) fn clients_until(
-    addr: SocketAddr,
-    clients: usize,
-    period: Duration,
-    stop: &Arc<AtomicBool>,
-) -> Vec<thread::JoinHandle<Tally>> {
-    (0..clients)
-        .map(|_| {
-            let stop = stop.clone();
-            thread::spawn(move || client_loop(addr, period, &stop))
-        })
-        .collect()
+/// Keep-alive clients sending `GET /` until told to stop, and how many
+/// requests they have made so far.
+pub(crate) struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    clients: Vec<thread::JoinHandle<Tally>>,
 }
 
-/// Sets `stop` and adds up what the clients saw.
-pub(crate) fn finish(stop: &AtomicBool, clients: Vec<thread::JoinHandle<Tally>>) -> Tally {
-    stop.store(true, Ordering::SeqCst);
-    let mut tally = Tally::default();
-    for c in clients {
-        tally.merge(c.join().unwrap());
+impl Load {
+    /// `clients` keep-alive clients, each sending `GET /` every `period`
+    /// (back to back when zero).
+    pub(crate) fn start(addr: SocketAddr, clients: usize, period: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, done) = (stop.clone(), done.clone());
+                thread::spawn(move || client_loop(addr, period, &stop, &done))
+            })
+            .collect();
+        Load {
+            stop,
+            done,
+            clients,
+        }
     }
-    tally
+
+    /// Waits until the clients have made `n` more requests (answered or not).
+    pub(crate) fn wait_requests(&self, n: u64) {
+        let target = self.done.load(Ordering::SeqCst) + n;
+        wait_until(Duration::from_secs(60), "the clients' requests", || {
+            self.done.load(Ordering::SeqCst) >= target
+        });
+    }
+
+    /// Stops the clients and adds up what they saw.
+    pub(crate) fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut tally = Tally::default();
+        for c in self.clients {
+            tally.merge(c.join().unwrap());
+        }
+        tally
+    }
 }
 
-fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
+fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool, done: &AtomicU64) -> Tally {
     let mut client = KeepAlive::new(addr);
     let mut tally = Tally::default();
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         tally.add(client.request("GET", "/", b""));
+        done.fetch_add(1, Ordering::SeqCst);
+        // The clients' pace, not a wait: a sparse client idles between requests.
         if let Some(rest) = period.checked_sub(started.elapsed()) {
             thread::sleep(rest);
         }
@@ -143,14 +162,7 @@ fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool) -> Tally {
 }
 
 pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter, starter: Starter) {
-    let (tally, mut sup, _dir) = load_across_hups(
-        adapter,
-        starter,
-        16,
-        Duration::ZERO,
-        5,
-        Duration::from_millis(800),
-    );
+    let (tally, mut sup, _dir) = load_across_hups(adapter, starter, 16, Duration::ZERO, 5, 400);
     eprintln!("dense: {tally:?}");
     tally.assert_no_failures();
     assert!(tally.ok > 1000, "load actually ran: {tally:?}");
@@ -165,14 +177,9 @@ pub fn sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response(
     adapter: &Adapter,
     starter: Starter,
 ) {
-    let (tally, mut sup, _dir) = load_across_hups(
-        adapter,
-        starter,
-        32,
-        Duration::from_millis(200),
-        5,
-        Duration::from_millis(800),
-    );
+    // 32 clients at 5 requests per second each: 128 requests is ~800 ms.
+    let (tally, mut sup, _dir) =
+        load_across_hups(adapter, starter, 32, Duration::from_millis(200), 5, 128);
     eprintln!("sparse: {tally:?}");
     tally.assert_no_failures();
     // The client never closes a connection itself, so with no failures every
@@ -200,7 +207,8 @@ pub fn a_post_body_in_flight_across_hup_arrives_intact(adapter: &Adapter, starte
     )
     .unwrap();
     s.write_all(&body[..1000]).unwrap();
-    thread::sleep(Duration::from_millis(200));
+    // Generation 1 has the connection (its head is read within the linger).
+    wait_accepted(sup.addr);
     let old = sup.current_pid();
     sup.signal(libc::SIGHUP);
     // Send the rest only once the old generation has been told to stop.

@@ -29,6 +29,7 @@ async fn hello() -> HttpResponse {
 
 /// A slow request, to watch one finish across a hot deploy.
 async fn slow() -> HttpResponse {
+    log::info!("slow request started");
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     HttpResponse::Ok().body("done\n")
 }

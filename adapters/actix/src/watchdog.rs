@@ -289,7 +289,7 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
-    fn registry(activity: &Rc<Activity>, t0: Instant) -> Registry {
+    fn registry(activity: &Rc<Activity>, socket: Socket, t0: Instant) -> Registry {
         Registry {
             limits: Limits {
                 budget: 3 * SECOND,
@@ -297,12 +297,37 @@ mod tests {
             },
             entries: vec![Entry {
                 activity: Rc::downgrade(activity),
-                // Not a socket: shutting it down is a no-op.
-                socket: Socket { fd: -1, id: (0, 0) },
+                socket,
                 mark: 0,
                 since: t0,
             }],
         }
+    }
+
+    /// A connected pair of TCP sockets on loopback: (the server's, the client's).
+    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_read_timeout(Some(SECOND)).unwrap();
+        (server, client)
+    }
+
+    fn recorded(server: &std::net::TcpStream) -> Socket {
+        let fd = server.as_raw_fd();
+        Socket {
+            fd,
+            id: identity(fd).unwrap(),
+        }
+    }
+
+    /// Whether the client has read end of file: its connection was shut down.
+    fn ended(client: &std::net::TcpStream) -> bool {
+        use std::io::Read;
+        client.set_nonblocking(true).unwrap();
+        let ended = matches!((&*client).read(&mut [0u8; 1]), Ok(0));
+        client.set_nonblocking(false).unwrap();
+        ended
     }
 
     #[test]
@@ -315,10 +340,11 @@ mod tests {
 
     #[test]
     fn only_a_connection_without_requests_for_the_budget_is_closed() {
+        let (server, client) = pair();
         let activity = Rc::new(Activity::default());
         let watched = Watched(activity.clone());
         let t0 = Instant::now();
-        let mut registry = registry(&activity, t0);
+        let mut registry = registry(&activity, recorded(&server), t0);
         registry.check(t0 + 2 * SECOND);
         assert_eq!(registry.entries.len(), 1, "within the budget");
         let busy = watched.start();
@@ -328,18 +354,22 @@ mod tests {
         registry.check(t0 + 12 * SECOND);
         registry.check(t0 + 14 * SECOND);
         assert_eq!(registry.entries.len(), 1, "a request ended at 12 s");
+        assert!(!ended(&client), "still open while within the budget");
         registry.check(t0 + 15 * SECOND);
         assert!(registry.entries.is_empty(), "closed 3 s after");
+        assert!(ended(&client), "the connection was shut down");
     }
 
     #[test]
-    fn gone_connections_are_forgotten() {
+    fn gone_connections_are_forgotten_and_left_alone() {
+        let (server, client) = pair();
         let activity = Rc::new(Activity::default());
         let t0 = Instant::now();
-        let mut registry = registry(&activity, t0);
+        let mut registry = registry(&activity, recorded(&server), t0);
         drop(activity);
-        registry.check(t0);
+        registry.check(t0 + 60 * SECOND);
         assert!(registry.entries.is_empty());
+        assert!(!ended(&client), "a gone connection's socket is not touched");
     }
 
     #[test]

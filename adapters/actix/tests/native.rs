@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use handover_test_support as support;
 
 #[allow(dead_code)]
 #[path = "../examples/native_actix.rs"]

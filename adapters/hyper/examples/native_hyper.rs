@@ -26,6 +26,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         "/" => (StatusCode::OK, "Hello from a native hyper service\n"),
         // A slow request, to watch one finish across a hot deploy.
         "/slow" => {
+            log::info!("slow request started");
             tokio::time::sleep(Duration::from_secs(2)).await;
             (StatusCode::OK, "done\n")
         }

@@ -407,11 +407,15 @@ mod tests {
     }
 
     #[test]
-    fn keep_alive_timeout_bounds_the_wait_for_a_head() {
+    fn the_idle_limit_is_keep_alive_or_else_the_request_timeout() {
         let mut config = ServerConfig::default();
+        config.keep_alive = Duration::from_secs(7);
+        config.request_timeout = Duration::from_secs(3);
+        assert_eq!(idle_period(&config), Duration::from_secs(7));
+        // With keep-alive off, a connection still may not sit silent for ever.
         config.keep_alive = Duration::ZERO;
-        // Builds without panicking: the timer is set before the timeout.
-        let _ = builder(&config);
-        let _ = builder(&ServerConfig::default());
+        assert_eq!(idle_period(&config), Duration::from_secs(3));
+        config.request_timeout = Duration::ZERO;
+        assert_eq!(idle_period(&config), Duration::ZERO, "no limit at all");
     }
 }

@@ -6,8 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use handover_test_support as support;
 
 mod bad_input;
 mod hostile_env;

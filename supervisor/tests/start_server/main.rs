@@ -13,8 +13,7 @@
     missing_docs
 )]
 
-#[path = "../../../tests/support/mod.rs"]
-mod support;
+use handover_test_support as support;
 
 mod compat;
 mod deploys;

@@ -1,11 +1,14 @@
-//! Test helpers shared by the conformance suite (`tests/conformance`) and
-//! demo-app's end-to-end tests: spawn a server (alone or under a supervisor),
-//! pass fds, speak HTTP/1.1. Each test crate uses only part of it.
+//! Test helpers shared by handover's test suites (the conformance suite,
+//! demo-app's end-to-end tests, the adapters' native-mode tests and the
+//! supervisor's tests): spawn a server (alone or under a supervisor), pass
+//! fds, speak HTTP/1.1 and TLS, wait for events. Not published.
 
-#![allow(dead_code)]
+// Test code: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod native;
 pub mod supervisor;
+pub mod tls;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -57,6 +60,7 @@ impl Lines {
         true
     }
 
+    /// Every line so far.
     pub fn all(&self) -> Vec<String> {
         self.0 .0.lock().unwrap().lines.clone()
     }
@@ -69,6 +73,20 @@ impl Lines {
     /// How many lines have arrived so far (a mark for [`Lines::wait_for_after`]).
     pub fn mark(&self) -> usize {
         self.0 .0.lock().unwrap().lines.len()
+    }
+
+    /// Waits until a line after `mark` contains `needle`; panics naming
+    /// `what`, with every line so far, if none does within `timeout`.
+    pub fn expect_after(&self, mark: usize, needle: &str, timeout: Duration, what: &str) {
+        if self
+            .wait_for_after(mark, timeout, |l| l.contains(needle).then_some(()))
+            .is_none()
+        {
+            panic!(
+                "{what}: no line with {needle:?} within {timeout:?}\n{}",
+                self.all().join("\n")
+            );
+        }
     }
 
     /// Like [`Lines::wait_for`], scanning only lines after `mark`.
@@ -93,6 +111,7 @@ impl Lines {
         }
     }
 
+    /// Everything the child wrote to stderr so far, one line each.
     pub fn text(&self) -> String {
         self.all().join("\n")
     }
@@ -100,7 +119,9 @@ impl Lines {
 
 /// A spawned process whose stderr is collected; killed (with its process group) on drop.
 pub struct Proc {
+    /// The running child.
     pub child: Child,
+    /// The child's stderr, read by a thread.
     pub stderr: Lines,
     status: Option<ExitStatus>,
 }
@@ -131,10 +152,12 @@ impl Proc {
         }
     }
 
+    /// The child's pid.
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
+    /// Sends `sig` to the child.
     pub fn signal(&self, sig: i32) {
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill {sig}");
     }
@@ -260,12 +283,16 @@ pub fn pass_fds(cmd: &mut Command, pairs: Vec<(RawFd, RawFd)>) {
 /// A parsed HTTP/1.1 response.
 #[derive(Debug)]
 pub struct Resp {
+    /// The status code.
     pub status: u16,
+    /// The headers, in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
     pub body: Vec<u8>,
 }
 
 impl Resp {
+    /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -273,10 +300,12 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (lossy).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body parsed as JSON; panics if it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
     }
@@ -355,14 +384,17 @@ fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(s)
 }
 
+/// `GET path` on a new connection.
 pub fn get(addr: SocketAddr, path: &str) -> io::Result<Resp> {
     exchange(tcp(addr)?, "GET", path, b"")
 }
 
+/// `POST path` with `body` on a new connection.
 pub fn post(addr: SocketAddr, path: &str, body: &[u8]) -> io::Result<Resp> {
     exchange(tcp(addr)?, "POST", path, body)
 }
 
+/// `GET uri` over the unix socket at `path`.
 pub fn get_unix(path: &Path, uri: &str) -> io::Result<Resp> {
     let s = UnixStream::connect(path)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -423,6 +455,49 @@ pub fn still_listening(fd: &impl AsRawFd) -> bool {
     rc == 0 && v == 1
 }
 
+/// Calls `done` until it says true, for up to `timeout`; panics naming
+/// `what` otherwise. For states no event announces (a process gone, a
+/// queue drained), polled every 5 ms.
+pub fn wait_until(timeout: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How many connections wait in the accept queue of the TCP socket
+/// listening on `addr` (from `/proc/net/tcp` or `tcp6`: a listening
+/// socket's `rx_queue` is its accept queue); `None` if no such socket.
+pub fn accept_queue(addr: SocketAddr) -> Option<u64> {
+    let table = if addr.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    let text = std::fs::read_to_string(table).ok()?;
+    let port = format!(":{:04X}", addr.port());
+    text.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, queues) = (fields.get(1)?, fields.get(3)?, fields.get(4)?);
+        if *state != "0A" || !local.ends_with(&port) {
+            return None;
+        }
+        let rx = queues.split(':').nth(1)?;
+        u64::from_str_radix(rx, 16).ok()
+    })
+}
+
+/// Waits until every connection made to the listener on `addr` so far has
+/// been accepted by a server process.
+pub fn wait_accepted(addr: SocketAddr) {
+    wait_until(
+        Duration::from_secs(20),
+        "the connection is accepted",
+        || accept_queue(addr) == Some(0),
+    );
+}
+
 /// Whether process `pid` still exists (a zombie counts as gone).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -458,10 +533,12 @@ pub struct KeepAlive {
 }
 
 impl KeepAlive {
+    /// A client that has not connected yet.
     pub fn new(addr: SocketAddr) -> KeepAlive {
         KeepAlive { addr, conn: None }
     }
 
+    /// Sends one request, reconnecting first if the server closed the last connection.
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Outcome {
         match self.try_request(method, path, body) {
             Ok((200, false)) => Outcome::Ok,
@@ -509,12 +586,16 @@ impl KeepAlive {
 /// Tallies of a load run.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
+    /// Requests answered 2xx.
     pub ok: u64,
+    /// Of those, how many the server closed after answering.
     pub closed_by_server: u64,
+    /// What went wrong with each failed request.
     pub failed: Vec<String>,
 }
 
 impl Tally {
+    /// Counts one request.
     pub fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Ok => self.ok += 1,
@@ -526,6 +607,7 @@ impl Tally {
         }
     }
 
+    /// Panics listing the failures, if any.
     pub fn assert_no_failures(&self) {
         assert!(
             self.failed.is_empty(),
@@ -535,6 +617,7 @@ impl Tally {
         );
     }
 
+    /// Adds another client's counts.
     pub fn merge(&mut self, other: Tally) {
         self.ok += other.ok;
         self.closed_by_server += other.closed_by_server;

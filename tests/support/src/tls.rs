@@ -1,7 +1,5 @@
 //! TLS for tests: a certificate made at test time (rcgen) and a real TLS
 //! client (rustls) that speaks the same HTTP/1.1 as the plain helpers.
-//! Included next to `support` (`#[path] mod tls_support;`) by the test crates
-//! that have rcgen and rustls.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +11,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use crate::support::{exchange, Resp};
+use crate::{exchange, Resp};
 
 /// A client TLS stream over `S`.
 pub type TlsStream<S> = StreamOwned<ClientConnection, S>;
@@ -21,7 +19,9 @@ pub type TlsStream<S> = StreamOwned<ClientConnection, S>;
 /// A self-signed certificate for `localhost`, `127.0.0.1` and `::1`, written
 /// as PEM files, and a client that trusts it.
 pub struct TestCert {
+    /// The certificate chain, as a PEM file.
     pub cert: PathBuf,
+    /// Its private key, as a PEM file.
     pub key: PathBuf,
     client: Arc<ClientConfig>,
 }

@@ -18,6 +18,7 @@ pub enum Starter {
 }
 
 impl Starter {
+    /// Both, in the order the hot-deploy cases run them.
     pub const ALL: [Starter; 2] = [Starter::Perl, Starter::Ours];
 
     /// The supervisor binary; the suite fails loudly rather than skip when it is missing.
@@ -48,9 +49,13 @@ pub fn ours() -> PathBuf {
 /// A server under `start_server --port 127.0.0.1:0`, with generation 1 up.
 /// The server must answer `GET /whoami` with its `pid` and `generation`.
 pub struct Supervised {
+    /// Which supervisor.
     pub starter: Starter,
+    /// The supervisor process.
     pub proc: Proc,
+    /// The address it listens on.
     pub addr: std::net::SocketAddr,
+    /// The newest generation seen serving.
     pub generation: u64,
     pids: Vec<i32>,
     probe: Probe,
@@ -100,6 +105,7 @@ impl Supervised {
         }
     }
 
+    /// Sends `sig` to the supervisor.
     pub fn signal(&self, sig: i32) {
         self.proc.signal(sig);
     }
@@ -115,6 +121,7 @@ impl Supervised {
         &self.pids
     }
 
+    /// The pid of the generation serving now (per `/whoami`).
     pub fn current_pid(&self) -> i32 {
         *self.pids.last().unwrap()
     }

@@ -29,7 +29,12 @@ pub fn native_app_drains(mut child: Command, hello: &str) {
 
     // A keep-alive client: the server, not the client, must close the connection.
     let slow = thread::spawn(move || KeepAlive::new(addr).request("GET", "/slow", b""));
-    thread::sleep(Duration::from_millis(300));
+    app.stderr.expect_after(
+        0,
+        "slow request started",
+        Duration::from_secs(20),
+        "the slow request reaches its handler",
+    );
     app.signal(libc::SIGTERM);
     let slow = slow.join().unwrap();
     assert!(
