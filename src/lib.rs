@@ -108,7 +108,7 @@ pub mod adapter {
     //! [`ServeContext::drain`] with its [`DrainHooks`]. See
     //! `docs/writing-an-adapter.md`.
 
-    pub use crate::drain::{ConnectionGuard, Connections, DrainHooks, HookFuture};
+    pub use crate::drain::{ConnectionGuard, ConnectionKind, Connections, DrainHooks, HookFuture};
     pub use crate::listener::{ListenSocket, Listener, Origin};
     pub use crate::responder::{ResponseFuture, SharedResponder};
     pub use crate::server::{ServeContext, Server, ServerFactory};

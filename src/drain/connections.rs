@@ -8,9 +8,38 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+/// What a connection speaks, for the count by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionKind {
+    /// HTTP/1.x (the kind of every connection until its adapter says otherwise).
+    Http1,
+    /// HTTP/2.
+    Http2,
+    /// Upgraded out of HTTP (a WebSocket, say).
+    Upgraded,
+}
+
+impl ConnectionKind {
+    const ALL: [ConnectionKind; 3] = [
+        ConnectionKind::Http1,
+        ConnectionKind::Http2,
+        ConnectionKind::Upgraded,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            ConnectionKind::Http1 => 0,
+            ConnectionKind::Http2 => 1,
+            ConnectionKind::Upgraded => 2,
+        }
+    }
+}
+
 #[derive(Default)]
 struct ConnInner {
     open: AtomicUsize,
+    by_kind: [AtomicUsize; 3],
     close_after_response: AtomicBool,
     wakers: Mutex<Vec<Waker>>,
 }
@@ -45,17 +74,32 @@ impl Connections {
         Connections::default()
     }
 
-    /// Counts a new connection until the guard is dropped.
+    /// Counts a new connection, of kind [`ConnectionKind::Http1`] until
+    /// [`ConnectionGuard::set_kind`] says otherwise, until the guard is dropped.
     pub fn open(&self) -> ConnectionGuard {
         self.inner.open.fetch_add(1, Ordering::SeqCst);
+        self.inner.by_kind[ConnectionKind::Http1.index()].fetch_add(1, Ordering::Relaxed);
         ConnectionGuard {
             inner: self.inner.clone(),
+            kind: ConnectionKind::Http1,
         }
     }
 
     /// Connections open now.
     pub fn count(&self) -> usize {
         self.inner.open.load(Ordering::SeqCst)
+    }
+
+    /// Connections of `kind` open now.
+    pub fn count_of(&self, kind: ConnectionKind) -> usize {
+        self.inner.by_kind[kind.index()].load(Ordering::Relaxed)
+    }
+
+    /// The open connections by kind.
+    pub fn by_kind(&self) -> impl Iterator<Item = (ConnectionKind, usize)> + '_ {
+        ConnectionKind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.count_of(kind)))
     }
 
     /// Whether every response must now carry `Connection: close` and end its connection.
@@ -80,16 +124,36 @@ impl Connections {
 /// Keeps one connection counted; dropping it uncounts the connection.
 pub struct ConnectionGuard {
     inner: Arc<ConnInner>,
+    kind: ConnectionKind,
+}
+
+impl ConnectionGuard {
+    /// Says what the connection speaks (once negotiated, or upgraded).
+    pub fn set_kind(&mut self, kind: ConnectionKind) {
+        if kind != self.kind {
+            self.inner.by_kind[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
+            self.inner.by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
+            self.kind = kind;
+        }
+    }
+
+    /// What the connection speaks.
+    pub fn kind(&self) -> ConnectionKind {
+        self.kind
+    }
 }
 
 impl fmt::Debug for ConnectionGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionGuard").finish_non_exhaustive()
+        f.debug_struct("ConnectionGuard")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
+        self.inner.by_kind[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
         if self.inner.open.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.inner.wake_all();
         }
@@ -149,5 +213,30 @@ mod tests {
         assert!(!conns.close_after_response());
         conns.start_closing();
         assert!(conns.close_after_response());
+    }
+
+    #[test]
+    fn kinds_are_counted_apart() {
+        let conns = Connections::new();
+        let mut a = conns.open();
+        let b = conns.open();
+        assert_eq!(conns.count_of(ConnectionKind::Http1), 2);
+        a.set_kind(ConnectionKind::Upgraded);
+        assert_eq!(a.kind(), ConnectionKind::Upgraded);
+        let counts: Vec<_> = conns.by_kind().collect();
+        assert_eq!(
+            counts,
+            [
+                (ConnectionKind::Http1, 1),
+                (ConnectionKind::Http2, 0),
+                (ConnectionKind::Upgraded, 1)
+            ]
+        );
+        assert_eq!(conns.count(), 2);
+        drop(a);
+        assert_eq!(conns.count_of(ConnectionKind::Upgraded), 0);
+        drop(b);
+        assert_eq!(conns.count_of(ConnectionKind::Http1), 0);
+        assert_eq!(conns.count(), 0);
     }
 }

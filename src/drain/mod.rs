@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use futures_timer::Delay;
 use futures_util::future::{select, Either};
 
-pub use connections::{ConnectionGuard, Connections};
+pub use connections::{ConnectionGuard, ConnectionKind, Connections};
 
 use crate::identity::Identity;
 use crate::readiness::{notify, NotifyState};

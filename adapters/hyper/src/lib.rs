@@ -184,3 +184,8 @@ where
         )))
     }
 }
+
+/// This crate's README example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadmeDoctests;
