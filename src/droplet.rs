@@ -187,11 +187,18 @@ impl Droplet {
                 .cloned()
                 .collect(),
         );
+        // A listener this process bound is its own to stop; one a supervisor
+        // holds passes new connections to the next generation.
+        let bound = listeners.iter().any(|l| !l.origin().is_inherited());
+        self.trigger
+            .requests()
+            .set_health_path(self.config.http.health_path.clone());
         let server = factory.make_server(&self.config.http, listeners)?;
         let drain = Drain::new(
             self.config.http.drain_plan(),
             self.trigger.clone(),
             identity,
+            bound,
         );
         let ctx = ServeContext::new(self.responder.clone(), drain);
         log::info!("{identity}: serving with {:?}", factory.name());

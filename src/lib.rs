@@ -62,28 +62,34 @@
 //! See `docs/architecture.md`.
 
 mod body;
+mod connections;
 mod drain;
 mod droplet;
 mod error;
+mod health;
 mod identity;
 mod listener;
 mod readiness;
+mod requests;
 mod responder;
 mod router;
 mod server;
 mod settings;
 mod shutdown;
 mod signal;
+mod status;
 mod tls;
 
 pub use body::Body;
 pub use droplet::Droplet;
 pub use error::{BoxError, Error, ErrorKind};
+pub use health::{health, Health};
 pub use identity::Identity;
 pub use responder::{status, text, Request, Responder, Response};
 pub use router::{RequestExt, Router};
 pub use settings::Config;
 pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
+pub use status::{DrainStatus, Phase};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.
 pub use bytes;
@@ -92,6 +98,7 @@ pub use http;
 pub mod config {
     //! The sections of a [`Config`](crate::Config) and the types of their values.
 
+    pub use crate::drain::DrainDelay;
     pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
@@ -108,8 +115,10 @@ pub mod adapter {
     //! [`ServeContext::drain`] with its [`DrainHooks`]. See
     //! `docs/writing-an-adapter.md`.
 
-    pub use crate::drain::{ConnectionGuard, ConnectionKind, Connections, DrainHooks, HookFuture};
+    pub use crate::connections::{ConnectionGuard, ConnectionKind, Connections};
+    pub use crate::drain::{DrainHooks, HookFuture};
     pub use crate::listener::{ListenSocket, Listener, Origin};
+    pub use crate::requests::{RequestGuard, Requests};
     pub use crate::responder::{ResponseFuture, SharedResponder};
     pub use crate::server::{ServeContext, Server, ServerFactory};
     pub use crate::tls::tls_config;

@@ -33,11 +33,13 @@
 //! }
 //! ```
 
-use crate::drain::{block_on, Connections, Drain, DrainHooks};
+use crate::connections::Connections;
+use crate::drain::{block_on, Drain, DrainHooks};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::listener::Listener;
 use crate::readiness::{notify, NotifyState};
+use crate::requests::Requests;
 use crate::responder::SharedResponder;
 use crate::settings::ServerConfig;
 use crate::shutdown::{DrainToken, Outcome};
@@ -139,6 +141,14 @@ impl ServeContext {
     /// [`Connections::close_after_response`] as each response is ready.
     pub fn connections(&self) -> &Connections {
         self.drain.connections()
+    }
+
+    /// The request count: call [`Requests::start`] as each request starts,
+    /// [`RequestGuard::responded`](crate::adapter::RequestGuard::responded)
+    /// with its status, and keep the guard until its response has been sent.
+    /// The drain's automatic lame duck and the app's metrics read it.
+    pub fn requests(&self) -> &Requests {
+        self.drain.requests()
     }
 
     /// Called by the server once every listener is being served: logs it and

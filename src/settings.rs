@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::drain::DrainPlan;
+use crate::drain::{DrainDelay, DrainPlan};
 use crate::error::{Error, ErrorKind};
 use crate::listener::ListenConfig;
 use crate::signal::RepeatSignal;
@@ -121,6 +121,14 @@ impl Config {
         if self.http.backlog == 0 {
             return Err(bad("`http.backlog` must be at least 1"));
         }
+        if let Some(path) = &self.http.health_path {
+            if !path.starts_with('/') {
+                return Err(bad(&format!(
+                    "`http.health_path` {} is not a path; write it like \"/healthz\"",
+                    crate::error::quoted(path)
+                )));
+            }
+        }
         match self.listen.problem() {
             Some(problem) => Err(bad(&problem)),
             None => Ok(()),
@@ -159,9 +167,22 @@ pub struct ServerConfig {
     /// Budget for a graceful drain before the stop is forced (default 30s).
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
-    /// Lame-duck time at the start of a drain: still accepting while health checks report 503 (default 0s).
+    /// The lame duck at the start of a drain, still accepting while health
+    /// checks report 503: `"auto"` (the default: until a load balancer has
+    /// visibly stopped sending work, at most `drain_delay_max`; skipped when
+    /// a supervisor holds every listener) or a fixed duration (`"0s"`: none).
+    pub drain_delay: DrainDelay,
+    /// The longest an automatic lame duck lasts (default 10s).
     #[serde(with = "humantime_serde")]
-    pub drain_delay: Duration,
+    pub drain_delay_max: Duration,
+    /// How long no request but health probes must arrive for an automatic
+    /// lame duck to end (default 500ms).
+    #[serde(with = "humantime_serde")]
+    pub drain_quiet: Duration,
+    /// The path of the app's health route (`"/healthz"`): requests for it
+    /// are counted as health probes, and their 503s tell the automatic lame
+    /// duck that a load balancer was told (default unset: no probes counted).
+    pub health_path: Option<String>,
     /// Time after accepting stops during which every response closes its
     /// connection and idle keep-alive connections stay open (default 2s).
     #[serde(with = "humantime_serde")]
@@ -183,11 +204,13 @@ impl ServerConfig {
 
     /// The drain's timings.
     pub(crate) fn drain_plan(&self) -> DrainPlan {
-        DrainPlan {
-            delay: self.drain_delay,
-            linger: self.drain_linger,
-            timeout: self.shutdown_timeout,
-        }
+        DrainPlan::new(
+            self.drain_delay,
+            self.drain_delay_max,
+            self.drain_quiet,
+            self.drain_linger,
+            self.shutdown_timeout,
+        )
     }
 }
 
@@ -202,7 +225,10 @@ impl Default for ServerConfig {
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
-            drain_delay: Duration::ZERO,
+            drain_delay: DrainDelay::Auto,
+            drain_delay_max: Duration::from_secs(10),
+            drain_quiet: Duration::from_millis(500),
+            health_path: None,
             drain_linger: Duration::from_secs(2),
             body_limit: 1024 * 1024,
             repeat_signal: RepeatSignal::Force,
@@ -239,6 +265,9 @@ keep_alive = "2s"
 request_timeout = "750ms"
 shutdown_timeout = "1m"
 drain_delay = "250ms"
+drain_delay_max = "5s"
+drain_quiet = "300ms"
+health_path = "/healthz"
 drain_linger = "1s"
 body_limit = 10
 repeat_signal = "ignore"
@@ -254,7 +283,13 @@ unix_mode = 0o660
         assert_eq!(c.http.workers, 3);
         assert_eq!(c.http.request_timeout, Duration::from_millis(750));
         assert_eq!(c.http.shutdown_timeout, Duration::from_secs(60));
-        assert_eq!(c.http.drain_delay, Duration::from_millis(250));
+        assert_eq!(
+            c.http.drain_delay,
+            DrainDelay::Fixed(Duration::from_millis(250))
+        );
+        assert_eq!(c.http.drain_delay_max, Duration::from_secs(5));
+        assert_eq!(c.http.drain_quiet, Duration::from_millis(300));
+        assert_eq!(c.http.health_path.as_deref(), Some("/healthz"));
         assert_eq!(c.http.drain_linger, Duration::from_secs(1));
         assert_eq!(c.http.repeat_signal, RepeatSignal::Ignore);
         assert_eq!(c.listen.source, Source::ServerStarter);
@@ -296,6 +331,16 @@ unix_mode = 0o660
                 "missing field `private_key`",
             ),
             ("[listen]\nbind = [\"8080\"]\n", "line 2", "bare port"),
+            (
+                "[http]\ndrain_delay = \"soon\"\n",
+                "line 2",
+                "drain_delay \"soon\" is neither \"auto\" nor a duration",
+            ),
+            (
+                "[http]\nhealth_path = \"healthz\"\n",
+                "",
+                "`http.health_path` \"healthz\" is not a path",
+            ),
             (
                 "[listen]\nbind = [\"/a.sock\", \"/a.sock\"]\n",
                 "",

@@ -19,9 +19,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+
+use crate::connections::Connections;
+use crate::identity::Identity;
+use crate::requests::Requests;
+use crate::status::{DrainStatus, Phase};
 
 /// Why a graceful drain started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,10 +132,27 @@ struct State {
     wakers: Vec<Waker>,
 }
 
-#[derive(Default)]
 struct Inner {
     state: Mutex<State>,
     changed: Condvar,
+    /// What the server is doing, for the drain and for metrics.
+    connections: Connections,
+    requests: Requests,
+    phase: Mutex<(Phase, Instant)>,
+    identity: OnceLock<Identity>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            connections: Connections::default(),
+            requests: Requests::default(),
+            phase: Mutex::new((Phase::Serving, Instant::now())),
+            identity: OnceLock::new(),
+        }
+    }
 }
 
 impl Inner {
@@ -212,6 +234,26 @@ impl DrainTrigger {
         })
     }
 
+    /// The connection count of the server this trigger stops.
+    pub(crate) fn connections(&self) -> &Connections {
+        &self.inner.connections
+    }
+
+    /// The request count of the server this trigger stops.
+    pub(crate) fn requests(&self) -> &Requests {
+        &self.inner.requests
+    }
+
+    /// Enters `phase` (the drain owner calls this).
+    pub(crate) fn enter(&self, phase: Phase) {
+        *self.inner.phase.lock().unwrap_or_else(|p| p.into_inner()) = (phase, Instant::now());
+    }
+
+    /// Records who serves (once, when serving starts).
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        let _ = self.inner.identity.set(identity);
+    }
+
     pub(crate) fn force_because(&self, reason: ForceReason) -> bool {
         self.inner.update(|s| {
             if s.forced.is_some() {
@@ -279,6 +321,36 @@ impl DrainToken {
         Watch {
             inner: self.inner.clone(),
             ready: |s: &State| s.forced,
+        }
+    }
+
+    /// Where the drain stands now: the phase and for how long, the open
+    /// connections by kind, the requests in flight and the probes seen.
+    ///
+    /// ```
+    /// # let droplet = handover::Droplet::new(handover::Config::default());
+    /// let status = droplet.drain_token().status();
+    /// assert_eq!(status.phase, handover::Phase::Serving);
+    /// assert_eq!(status.open_connections(), 0);
+    /// ```
+    pub fn status(&self) -> DrainStatus {
+        let (phase, since) = *self.inner.phase.lock().unwrap_or_else(|p| p.into_inner());
+        let (draining_for, forced) = {
+            let s = self.inner.lock();
+            (s.drain.map(|(_, at)| at.elapsed()), s.forced)
+        };
+        let requests = &self.inner.requests;
+        DrainStatus {
+            phase,
+            in_phase: since.elapsed(),
+            draining_for,
+            forced,
+            generation: self.inner.identity.get().and_then(|id| id.generation),
+            connections: self.inner.connections.by_kind().collect(),
+            in_flight: requests.in_flight(),
+            requests: requests.arrived(),
+            probes: requests.probes(),
+            probes_refused: requests.probes_refused(),
         }
     }
 

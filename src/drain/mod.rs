@@ -15,7 +15,7 @@
 //! alike. The process leaves as soon as its last connection closes: the
 //! connection count is watched directly, with no polling.
 
-mod connections;
+mod lame_duck;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -26,21 +26,43 @@ use std::time::{Duration, Instant};
 use futures_timer::Delay;
 use futures_util::future::{select, Either};
 
-pub use connections::{ConnectionGuard, ConnectionKind, Connections};
+pub use lame_duck::DrainDelay;
 
+use crate::connections::Connections;
 use crate::identity::Identity;
 use crate::readiness::{notify, NotifyState};
+use crate::requests::Requests;
 use crate::shutdown::{DrainToken, DrainTrigger, ForceReason, Outcome};
+use crate::status::Phase;
 
 /// The timings of a drain, from the `[http]` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DrainPlan {
-    /// Lame-duck time: still accepting, health checks failing.
-    pub(crate) delay: Duration,
+    /// The lame duck: still accepting, health checks failing.
+    pub(crate) delay: DrainDelay,
+    /// The automatic lame duck's bounds.
+    pub(crate) auto: lame_duck::Auto,
     /// Time during which responses close their connections and idle ones stay open.
     pub(crate) linger: Duration,
     /// The whole drain's budget, from its start; then the stop is forced.
     pub(crate) timeout: Duration,
+}
+
+impl DrainPlan {
+    pub(crate) fn new(
+        delay: DrainDelay,
+        max: Duration,
+        quiet: Duration,
+        linger: Duration,
+        timeout: Duration,
+    ) -> DrainPlan {
+        DrainPlan {
+            delay,
+            auto: lame_duck::Auto { max, quiet },
+            linger,
+            timeout,
+        }
+    }
 }
 
 /// A boxed future borrowing its hooks, as [`DrainHooks`] methods return.
@@ -73,22 +95,30 @@ pub trait DrainHooks {
     }
 }
 
-/// One server's drain: its plan, the trigger it may force, and its connections.
+/// One server's drain: its plan, the trigger it may force (which also holds
+/// the connection and request counts), and whether any listener is its own.
 #[derive(Debug, Clone)]
 pub(crate) struct Drain {
     plan: DrainPlan,
     trigger: DrainTrigger,
-    connections: Connections,
     identity: Identity,
+    /// Whether this process bound a listener itself (no supervisor holds it).
+    bound: bool,
 }
 
 impl Drain {
-    pub(crate) fn new(plan: DrainPlan, trigger: DrainTrigger, identity: Identity) -> Drain {
+    pub(crate) fn new(
+        plan: DrainPlan,
+        trigger: DrainTrigger,
+        identity: Identity,
+        bound: bool,
+    ) -> Drain {
+        trigger.set_identity(identity);
         Drain {
             plan,
             trigger,
-            connections: Connections::new(),
             identity,
+            bound,
         }
     }
 
@@ -97,7 +127,11 @@ impl Drain {
     }
 
     pub(crate) fn connections(&self) -> &Connections {
-        &self.connections
+        self.trigger.connections()
+    }
+
+    pub(crate) fn requests(&self) -> &Requests {
+        self.trigger.requests()
     }
 
     pub(crate) fn identity(&self) -> Identity {
@@ -119,9 +153,9 @@ impl Drain {
             .map_or_else(Instant::now, |(_, at)| at);
         let phases = pin!(self.phases(hooks));
         let forced = pin!(self.forced(&token, started));
-        match select(phases, forced).await {
+        let outcome = match select(phases, forced).await {
             Either::Left((outcome, _)) => outcome,
-            Either::Right((reason, _)) => match self.connections.count() {
+            Either::Right((reason, _)) => match self.connections().count() {
                 // A stop forced while no connection is open cuts nothing.
                 0 => {
                     self.phase(&format!(
@@ -131,7 +165,9 @@ impl Drain {
                 }
                 cut => Outcome::Forced { reason, cut },
             },
-        }
+        };
+        self.trigger.enter(Phase::Stopped);
+        outcome
     }
 
     /// Resolves when the stop is forced: by a signal or by code, or here, at
@@ -156,27 +192,24 @@ impl Drain {
     /// The graceful sequence; dropped where it stands if the stop is forced.
     async fn phases(&self, hooks: &dyn DrainHooks) -> Outcome {
         let plan = self.plan;
+        let connections = self.connections();
         notify(NotifyState::Stopping);
-        if !plan.delay.is_zero() {
-            self.phase(&format!(
-                "drain 1/4 lame duck: still accepting for {:?}; health checks report 503",
-                plan.delay
-            ));
-            Delay::new(plan.delay).await;
-        }
+        self.lame_duck().await;
         // From here on every response closes its connection, including those
         // answered while accepting winds down.
-        self.connections.start_closing();
+        connections.start_closing();
+        self.trigger.enter(Phase::StopAccepting);
         self.phase("drain 2/4: stop accepting");
         hooks.stop_accepting().await;
+        self.trigger.enter(Phase::Linger);
         self.phase(&format!(
             "drain 3/4 linger {:?}: each response closes its connection; {} open",
             plan.linger,
-            self.connections.count()
+            connections.count()
         ));
         let linger = Delay::new(plan.linger);
         let all_closed = if hooks.counts_every_connection() {
-            match select(pin!(linger), self.connections.all_closed()).await {
+            match select(pin!(linger), connections.all_closed()).await {
                 Either::Left(_) => false,
                 Either::Right(_) => true,
             }
@@ -185,16 +218,52 @@ impl Drain {
             false
         };
         if !all_closed {
+            self.trigger.enter(Phase::Closing);
             self.phase(&format!(
                 "drain 4/4: linger over; closing idle connections, {} open",
-                self.connections.count()
+                connections.count()
             ));
             hooks.close_idle();
-            self.connections.all_closed().await;
+            connections.all_closed().await;
         }
         hooks.finish().await;
         self.phase("drain: last connection closed");
         Outcome::Graceful
+    }
+}
+
+impl Drain {
+    /// Phase 1, the lame duck, fixed or automatic.
+    async fn lame_duck(&self) {
+        let started = Instant::now();
+        match self.plan.delay {
+            DrainDelay::Fixed(delay) if delay.is_zero() => {}
+            DrainDelay::Fixed(delay) => {
+                self.trigger.enter(Phase::LameDuck);
+                self.phase(&format!(
+                    "drain 1/4 lame duck: still accepting for {delay:?}; health checks report 503"
+                ));
+                Delay::new(delay).await;
+            }
+            DrainDelay::Auto if !self.bound => {
+                self.phase(
+                    "drain 1/4 lame duck skipped: a supervisor holds every listener, and its next generation takes new connections",
+                );
+            }
+            DrainDelay::Auto => {
+                self.trigger.enter(Phase::LameDuck);
+                let auto = self.plan.auto;
+                self.phase(&format!(
+                    "drain 1/4 lame duck: still accepting until no request but health probes arrives for {:?} (at most {:?}); health checks report 503",
+                    auto.quiet, auto.max
+                ));
+                let end = lame_duck::auto(auto, self.requests()).await;
+                self.phase(&format!(
+                    "drain 1/4 lame duck over after {:?}: {end}",
+                    started.elapsed()
+                ));
+            }
+        }
     }
 }
 
@@ -228,14 +297,18 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connections::ConnectionGuard;
     use std::cell::Cell;
 
     fn plan(delay_ms: u64, linger_ms: u64, timeout_ms: u64) -> DrainPlan {
-        DrainPlan {
-            delay: Duration::from_millis(delay_ms),
-            linger: Duration::from_millis(linger_ms),
-            timeout: Duration::from_millis(timeout_ms),
-        }
+        let ms = Duration::from_millis;
+        DrainPlan::new(
+            DrainDelay::Fixed(ms(delay_ms)),
+            ms(10_000),
+            ms(500),
+            ms(linger_ms),
+            ms(timeout_ms),
+        )
     }
 
     /// Hooks that record the order of the calls and keep one connection open
@@ -273,7 +346,7 @@ mod tests {
     fn drain(plan: DrainPlan) -> (Drain, DrainTrigger) {
         let trigger = DrainTrigger::new();
         (
-            Drain::new(plan, trigger.clone(), Identity::unsupervised()),
+            Drain::new(plan, trigger.clone(), Identity::unsupervised(), true),
             trigger,
         )
     }
@@ -291,6 +364,30 @@ mod tests {
         );
         assert_eq!(hooks.calls(), ["stop_accepting", "finish"]);
         assert!(drain.connections().close_after_response());
+        assert_eq!(drain.token().status().phase, Phase::Stopped);
+    }
+
+    #[test]
+    fn the_automatic_lame_duck_waits_for_quiet_only_with_a_listener_of_its_own() {
+        let quiet = |bound| {
+            let trigger = DrainTrigger::new();
+            let mut plan = plan(0, 0, 60_000);
+            plan.delay = DrainDelay::Auto;
+            plan.auto.quiet = Duration::from_millis(300);
+            let drain = Drain::new(plan, trigger.clone(), Identity::unsupervised(), bound);
+            trigger.drain();
+            let started = Instant::now();
+            assert_eq!(block_on(drain.run(&Recorder::default())), Outcome::Graceful);
+            started.elapsed()
+        };
+        assert!(
+            quiet(true) >= Duration::from_millis(300),
+            "waited for quiet"
+        );
+        assert!(
+            quiet(false) < Duration::from_millis(300),
+            "skipped under a supervisor"
+        );
     }
 
     #[test]

@@ -155,16 +155,7 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("spawn: {e}\n")),
             }
         })?
-        .get("/healthz", move |_: Request| {
-            let draining = drain.is_draining();
-            async move {
-                if draining {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
-                } else {
-                    text(StatusCode::OK, "ok\n")
-                }
-            }
-        })?;
+        .get("/healthz", handover::health(drain))?;
     for m in [
         Method::GET,
         Method::POST,

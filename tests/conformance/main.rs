@@ -17,6 +17,7 @@
 use handover_test_support as support;
 
 mod app;
+mod balancer;
 mod drain;
 mod faults;
 mod hostile;
@@ -99,6 +100,9 @@ macro_rules! cases {
             startup::bind_failure_exits_1_naming_the_address,
             startup::stray_fd_exits_1_and_leaves_the_good_socket_listening,
             hygiene::children_of_the_app_hold_none_of_its_sockets,
+            balancer::a_bound_listener_refuses_connections_once_accepting_stops,
+            balancer::an_inherited_listener_keeps_queueing_for_the_next_generation,
+            balancer::the_automatic_lame_duck_lasts_until_the_balancer_stops_sending,
         );
         mod perl {
             cases!(@supervised $adapter, Perl);

@@ -32,6 +32,7 @@
 
 mod convert;
 mod server;
+mod tracked;
 mod watchdog;
 
 use actix_web::body::MessageBody;

@@ -1,5 +1,7 @@
 //! The actix-web server: serve, then drain in order when handover says so.
 
+use std::net::Shutdown;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
 use std::time::Duration;
 
@@ -13,9 +15,11 @@ use handover::adapter::{
 };
 use handover::config::ServerConfig;
 use handover::{Error, ErrorKind, Outcome};
+use socket2::SockRef;
 
 use crate::convert;
-use crate::watchdog::{self, Limits, Tracked, Watched};
+use crate::tracked::Tracked;
+use crate::watchdog::{self, Limits, Watched};
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -75,6 +79,10 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// The drain's hooks into actix.
 struct ActixControl {
     handle: ServerHandle,
+    /// A second descriptor of each listener this process bound itself:
+    /// actix keeps its own open until it exits, so this one is used to stop
+    /// the socket listening once actix has stopped accepting.
+    own: Vec<OwnedFd>,
     /// With TLS, `on_connect` (our count) runs only after the handshake,
     /// which actix-server runs first; actix's own graceful stop waits for it.
     tls: bool,
@@ -86,6 +94,14 @@ impl DrainHooks for ActixControl {
         Box::pin(async {
             // Deregisters our listeners from actix's acceptor; the sockets stay open.
             self.handle.pause().await;
+            // A listener of our own stops listening: later connections are
+            // refused (a balancer retries them safely) instead of queueing
+            // until the exit resets them. Never an inherited one.
+            for fd in &self.own {
+                if let Err(e) = SockRef::from(fd).shutdown(Shutdown::Read) {
+                    log::warn!("actix: cannot stop a listener of our own listening: {e}");
+                }
+            }
             actix_rt::time::sleep(SETTLE).await;
         })
     }
@@ -144,16 +160,20 @@ where
     };
     let counter = ctx.connections().clone();
     let lingering = ctx.connections().clone();
+    let requests = ctx.requests().clone();
     let limits = Limits::new(config.keep_alive, config.request_timeout);
     let mut builder = HttpServer::new(move || {
-        let lingering = lingering.clone();
+        let (lingering, requests) = (lingering.clone(), requests.clone());
         make_app().wrap_fn(move |request, service| {
-            // Counted for the watchdog until the response body has been sent.
+            // Counted for the watchdog and the drain until the response body
+            // has been sent.
             let busy = request.conn_data::<Watched>().map(Watched::start);
+            let counted = requests.start(request.path());
             let response = service.call(request);
             let lingering = lingering.clone();
             async move {
                 let mut response = response.await?;
+                counted.responded(response.status().as_u16());
                 // Decided when the response is ready, so a request that started
                 // before the linger still closes its connection.
                 if lingering.close_after_response() {
@@ -162,7 +182,7 @@ where
                         .head_mut()
                         .set_connection_type(ConnectionType::Close);
                 }
-                Ok(response.map_body(|_, body| Tracked::new(body, busy)))
+                Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
             }
         })
     })
@@ -186,8 +206,16 @@ where
         builder = builder.tls_handshake_timeout(limit);
     }
     let count = listeners.len();
+    let mut own = Vec::new();
     for listener in listeners {
         let shown = listener.to_string();
+        if !listener.origin().is_inherited() {
+            let fd = listener
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| serve_error(&format!("cannot keep a descriptor of {shown}"), e))?;
+            own.push(fd);
+        }
         builder = match (listener.into_socket(), &tls) {
             (ListenSocket::Tcp(tcp), None) => builder.listen(tcp),
             (ListenSocket::Tcp(tcp), Some(tls)) => builder.listen_rustls_0_23(tcp, tls.clone()),
@@ -205,6 +233,7 @@ where
     let server = builder.run();
     let control = ActixControl {
         handle: server.handle(),
+        own,
         tls: tls.is_some(),
         stopping: std::cell::RefCell::new(None),
     };

@@ -20,15 +20,11 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::Extensions;
 use actix_web::rt::net::{TcpStream, UnixStream};
-use bytes::Bytes;
 
 type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
 
@@ -239,47 +235,6 @@ async fn checker(period: Duration) {
                 registry.check(Instant::now());
             }
         });
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that keeps its request counted as in progress until
-    /// it has been sent (or dropped).
-    pub(crate) struct Tracked<B> {
-        #[pin]
-        body: B,
-        busy: Option<Busy>,
-    }
-}
-
-impl<B> Tracked<B> {
-    pub(crate) fn new(body: B, busy: Option<Busy>) -> Self {
-        Tracked { body, busy }
-    }
-}
-
-impl<B: MessageBody> MessageBody for Tracked<B> {
-    type Error = B::Error;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        let next = this.body.poll_next(cx);
-        if matches!(next, Poll::Ready(None | Some(Err(_)))) {
-            this.busy.take();
-        }
-        next
-    }
-
-    fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let Tracked { body, busy } = self;
-        body.try_into_bytes().map_err(|body| Tracked { body, busy })
     }
 }
 

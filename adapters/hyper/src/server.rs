@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use handover::adapter::{
-    ConnectionGuard, Connections, DrainHooks, HookFuture, ListenSocket, Listener, ServeContext,
-    Server,
+    ConnectionGuard, Connections, DrainHooks, HookFuture, ListenSocket, Listener, Requests,
+    ServeContext, Server,
 };
 use handover::config::ServerConfig;
 use handover::{Error, ErrorKind, Outcome};
@@ -101,6 +101,7 @@ struct Shared<S> {
     service: S,
     builder: http1::Builder,
     connections: Connections,
+    requests: Requests,
     close_idle: watch::Receiver<bool>,
     /// The watchdog's limits (zero: none): no progress with no request in
     /// progress, and a request head arriving.
@@ -169,6 +170,7 @@ where
         service,
         builder,
         connections,
+        requests,
         mut close_idle,
         idle,
         head,
@@ -179,6 +181,7 @@ where
     let service = Lingering {
         inner: service,
         connections,
+        requests,
         progress: progress.clone(),
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
@@ -218,8 +221,14 @@ where
     }
 }
 
+/// Accepts on `listener` until `stop`. A listener this process bound
+/// (`own`) is then emptied of the connections already queued on it, which
+/// are served, and closed, so later ones are refused (a balancer retries a
+/// refused connection safely) instead of waiting in a queue that the exit
+/// resets.
 async fn accept_loop<A, S>(
     listener: A,
+    own: bool,
     shown: String,
     shared: Shared<S>,
     mut stop: watch::Receiver<bool>,
@@ -234,11 +243,7 @@ async fn accept_loop<A, S>(
             accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
         };
         match accepted {
-            Ok(io) => {
-                // Counted from the accept on, before the task first runs.
-                let counted = shared.connections.open();
-                tokio::spawn(connection(io, shared.clone(), counted));
-            }
+            Ok(io) => spawn_connection(io, &shared),
             Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
             Err(e) => {
                 log::warn!("hyper: accept on {shown}: {e}; retrying in {ACCEPT_BACKOFF:?}");
@@ -246,9 +251,37 @@ async fn accept_loop<A, S>(
             }
         }
     }
+    if own {
+        // What is queued now was sent to us: serve it. Stops at the first
+        // would-block (an empty queue) or error.
+        while let Some(Ok(io)) =
+            poll_fn(|cx| Poll::Ready(ready_now(listener.poll_accept(cx)))).await
+        {
+            spawn_connection(io, &shared);
+        }
+    }
     // Dropping the listener closes this process's copy only: a supervisor's or
-    // another generation's copy keeps the socket open, and no path is unlinked.
+    // another generation's copy keeps the socket open, and no path is
+    // unlinked. Our own listener has no other copy: it closes.
     drop(listener);
+}
+
+/// `Some` of what is ready, `None` for pending.
+fn ready_now<T>(poll: Poll<T>) -> Option<T> {
+    match poll {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
+    }
+}
+
+fn spawn_connection<S, I>(io: I, shared: &Shared<S>)
+where
+    S: HttpService,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Counted from the accept on, before the task first runs.
+    let counted = shared.connections.open();
+    tokio::spawn(connection(io, shared.clone(), counted));
 }
 
 /// The drain's hooks into the accept loops and connection tasks.
@@ -324,6 +357,7 @@ async fn serve<S: ServiceSource>(
         service,
         builder: builder(&config),
         connections: connections.clone(),
+        requests: ctx.requests().clone(),
         close_idle: close_idle_rx,
         idle: idle_period(&config),
         head: config.request_timeout,
@@ -334,17 +368,18 @@ async fn serve<S: ServiceSource>(
     let mut loops = Vec::with_capacity(count);
     for listener in listeners {
         let shown = listener.to_string();
+        let own = !listener.origin().is_inherited();
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         let handle = match listener.into_socket() {
             ListenSocket::Tcp(tcp) => {
                 let tcp = TcpListener::from_std(tcp)
                     .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
-                tokio::spawn(accept_loop(tcp, shown, shared, stop))
+                tokio::spawn(accept_loop(tcp, own, shown, shared, stop))
             }
             ListenSocket::Unix(unix) => {
                 let unix = UnixListener::from_std(unix)
                     .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
-                tokio::spawn(accept_loop(unix, shown, shared, stop))
+                tokio::spawn(accept_loop(unix, own, shown, shared, stop))
             }
             other => {
                 return Err(Error::new(

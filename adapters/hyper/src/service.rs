@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use handover::adapter::{Connections, ServeContext};
+use handover::adapter::{Connections, RequestGuard, Requests, ServeContext};
 use handover::http::{header, HeaderValue};
 use handover::BoxError;
 use hyper::body::Incoming;
@@ -75,10 +75,12 @@ where
 }
 
 /// One connection's service: adds `Connection: close` to every response once
-/// the linger has begun, and counts requests in progress for the watchdog.
+/// the linger has begun, and counts requests in progress for the watchdog
+/// and for the drain.
 pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
     pub(crate) connections: Connections,
+    pub(crate) requests: Requests,
     pub(crate) progress: Arc<Progress>,
 }
 
@@ -88,8 +90,9 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
     type Future = Closing<S::Future>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let counted = self.requests.start(request.uri().path());
         Closing {
-            serving: Some(self.progress.serving()),
+            serving: Some((self.progress.serving(), counted)),
             inner: self.inner.call(request),
             connections: self.connections.clone(),
         }
@@ -100,7 +103,7 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
 pub(crate) struct Closing<F> {
     inner: F,
     connections: Connections,
-    serving: Option<InService>,
+    serving: Option<(InService, RequestGuard)>,
 }
 
 impl<F, B> Future for Closing<F>
@@ -113,6 +116,9 @@ where
         let response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
         // The request stays in progress until its body has been sent (or dropped).
         let serving = self.serving.take();
+        if let Some((_, counted)) = &serving {
+            counted.responded(response.status().as_u16());
+        }
         let mut response = response.map(|inner| Serving {
             inner,
             _serving: serving,
@@ -134,7 +140,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Serving<B> {
         #[pin]
         inner: B,
-        _serving: Option<InService>,
+        _serving: Option<(InService, RequestGuard)>,
     }
 }
 

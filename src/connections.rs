@@ -27,6 +27,15 @@ impl ConnectionKind {
         ConnectionKind::Upgraded,
     ];
 
+    /// The kind's name, as metrics label it: `http1`, `http2`, `upgraded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Http1 => "http1",
+            ConnectionKind::Http2 => "http2",
+            ConnectionKind::Upgraded => "upgraded",
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             ConnectionKind::Http1 => 0,
@@ -69,11 +78,6 @@ impl fmt::Debug for Connections {
 }
 
 impl Connections {
-    /// A tracker with no connections.
-    pub(crate) fn new() -> Connections {
-        Connections::default()
-    }
-
     /// Counts a new connection, of kind [`ConnectionKind::Http1`] until
     /// [`ConnectionGuard::set_kind`] says otherwise, until the guard is dropped.
     pub fn open(&self) -> ConnectionGuard {
@@ -198,7 +202,7 @@ mod tests {
 
     #[test]
     fn guards_count_and_wake() {
-        let conns = Connections::new();
+        let conns = Connections::default();
         let a = conns.open();
         let b = conns.open();
         assert_eq!(conns.count(), 2);
@@ -217,7 +221,7 @@ mod tests {
 
     #[test]
     fn kinds_are_counted_apart() {
-        let conns = Connections::new();
+        let conns = Connections::default();
         let mut a = conns.open();
         let b = conns.open();
         assert_eq!(conns.count_of(ConnectionKind::Http1), 2);
