@@ -8,8 +8,10 @@ mod cli;
 mod client;
 mod environment;
 mod error;
+mod event;
 mod files;
 mod log;
+mod machine;
 mod readiness;
 mod signals;
 mod sockets;
@@ -25,7 +27,7 @@ use error::{Error, Result};
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "start_server: {e}");
             ExitCode::FAILURE
@@ -33,11 +35,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<u8> {
     let options = match cli::parse(std::env::args_os().skip(1))? {
         Parsed::Help => {
             let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
-            return Ok(());
+            return Ok(0);
         }
         Parsed::Version => {
             let _ = writeln!(
@@ -45,15 +47,17 @@ fn run() -> Result<()> {
                 "{} (handover start_server, compatible with Server::Starter 0.35)",
                 env!("CARGO_PKG_VERSION")
             );
-            return Ok(());
+            return Ok(0);
         }
         Parsed::Run(options) => options,
     };
     if options.restart {
-        return client::restart(options.pid_file.as_deref(), options.status_file.as_deref());
+        client::restart(options.pid_file.as_deref(), options.status_file.as_deref())?;
+        return Ok(0);
     }
     if options.stop {
-        return client::stop(options.pid_file.as_deref());
+        client::stop(options.pid_file.as_deref())?;
+        return Ok(0);
     }
     if options.daemonize {
         return Err(Error::new(
@@ -95,17 +99,26 @@ fn run() -> Result<()> {
     };
     let upstream = readiness::Upstream::from_env(std::env::var_os("NOTIFY_SOCKET"));
     let env = environment::Environment::new(&options);
+    let vars = env.current();
     let status = options.status_file.as_deref().map(files::StatusFile::new);
     listeners.inheritable()?;
-    let mut supervisor = supervisor::Supervisor::new(
-        supervisor::Settings::from_options(&options),
+    let machine = machine::Machine::new(
+        machine::Settings::from_options(&options, env.has_envdir()),
+        vars.settings(),
+        std::time::Instant::now(),
+    );
+    let launch = supervisor::Launch {
+        command: options.command.clone(),
+        dir: options.dir.clone(),
+        ports: listeners.env_value(),
+    };
+    let resources = supervisor::Resources {
         env,
-        listeners.env_value(),
         notify_dir,
         upstream,
         status,
-    );
+    };
     // The socket files and the pid file are removed when `listeners` and
     // `_pid_file` drop, on this path and on every error path above.
-    supervisor.run(signals)
+    supervisor::Supervisor::new(machine, launch, resources, vars).run(signals)
 }
