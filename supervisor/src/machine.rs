@@ -3,7 +3,7 @@
 //! ([`crate::supervisor`]) feeds it [`Event`]s with the time and carries out
 //! the [`Action`]s it returns; [`Machine::next_wake`] says when to wake it
 //! if nothing happens. Time is only what the caller says it is, so the whole
-//! deploy protocol can be tested with synthetic time.
+//! deploy protocol is tested with synthetic time (`machine/tests.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -370,3 +370,6 @@ impl Machine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
