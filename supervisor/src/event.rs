@@ -64,8 +64,10 @@ pub(crate) enum DeployState {
     Starting,
     /// Accepted as the current generation.
     Ready,
-    /// Failed.
+    /// Failed; nothing more is tried for it.
     Failed,
+    /// Failed; another generation is started after `--interval`.
+    Retrying,
 }
 
 impl DeployState {
@@ -75,6 +77,7 @@ impl DeployState {
             DeployState::Starting => "starting",
             DeployState::Ready => "ready",
             DeployState::Failed => "failed",
+            DeployState::Retrying => "retrying",
         }
     }
 }

@@ -36,6 +36,9 @@ pub(crate) struct Settings {
     pub(crate) kill_timeout: Option<Duration>,
     pub(crate) signal_on_hup: Signal,
     pub(crate) signal_on_term: Signal,
+    /// A failed deploy is tried again every `--interval` while the old
+    /// generation serves (`--no-retry-failed-deploy` turns it off).
+    pub(crate) retry_failed_deploy: bool,
     /// An envdir is in use: auto restart may be turned on there at any time.
     pub(crate) has_envdir: bool,
 }
@@ -50,9 +53,25 @@ impl Settings {
             kill_timeout: o.kill_timeout,
             signal_on_hup: o.signal_on_hup,
             signal_on_term: o.signal_on_term,
+            retry_failed_deploy: o.retry_failed_deploy,
             has_envdir,
         }
     }
+}
+
+/// Why a generation was started. A failed auto restart waits for the next
+/// period; any other failed start while an old generation serves is tried
+/// again after `--interval` (unless `--no-retry-failed-deploy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// The first start, or a retry while nothing serves.
+    Start,
+    /// A HUP, or a retry of one.
+    Deploy,
+    /// The auto-restart period.
+    AutoRestart,
+    /// The current generation exited.
+    Replace,
 }
 
 /// The supervisor's state.
@@ -62,6 +81,8 @@ pub(crate) struct Machine {
     workers: Vec<Worker>,
     /// The latest generation number given out.
     generation: u64,
+    /// Why the latest generation was started.
+    cause: Cause,
     /// [`Action::Spawn`] was asked for this generation and not answered yet.
     spawning: Option<u64>,
     /// A generation has said `READY=1`: from now on (in auto mode) every new
@@ -69,8 +90,8 @@ pub(crate) struct Machine {
     learned_ready: bool,
     /// A HUP arrived while a deploy was in progress.
     pending_hup: bool,
-    /// When to start another generation after a failed one.
-    retry: Option<Instant>,
+    /// When to start another generation after a failed one, and why.
+    retry: Option<(Instant, Cause)>,
     backoff: Duration,
     last_restart: Instant,
     shutting_down: bool,
@@ -111,6 +132,7 @@ impl Machine {
             env,
             workers: Vec::new(),
             generation: 0,
+            cause: Cause::Start,
             spawning: None,
             learned_ready: false,
             pending_hup: false,
@@ -133,7 +155,7 @@ impl Machine {
             return Vec::new();
         }
         match event {
-            Event::Start => self.start_generation(),
+            Event::Start => self.start_generation(Cause::Start),
             Event::Signal(signal) => self.on_signal(signal),
             Event::Spawned { generation, pid } => self.on_spawned(generation, pid),
             Event::SpawnFailed { generation, reason } => {
@@ -174,7 +196,7 @@ impl Machine {
                 }
             }
         }
-        at.extend(self.retry);
+        at.extend(self.retry.map(|(when, _)| when));
         if !self.shutting_down && (self.env.auto_restart || self.settings.has_envdir) {
             at.push(self.now + ENV_POLL);
         }
@@ -266,7 +288,7 @@ impl Machine {
                 ));
                 self.reinstate_newest_unsignalled();
                 if self.starting().is_none() {
-                    self.start_generation();
+                    self.start_generation(Cause::Replace);
                 }
             }
         }
@@ -297,8 +319,8 @@ impl Machine {
         }
         self.signal_due_old_workers();
         self.kill_overdue();
-        if self.retry.is_some_and(|at| at <= now) {
-            self.start_generation();
+        if let Some((_, cause)) = self.retry.filter(|(at, _)| *at <= now) {
+            self.start_generation(cause);
         }
         self.auto_restart();
     }
@@ -332,7 +354,7 @@ impl Machine {
                     ));
                     self.pending_hup = true;
                 } else {
-                    self.start_generation();
+                    self.start_generation(Cause::Deploy);
                 }
             }
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT if self.shutting_down => {

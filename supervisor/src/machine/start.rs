@@ -5,12 +5,13 @@ use super::*;
 
 impl Machine {
     /// Starts the next generation (the loop reads the environment for it).
-    pub(super) fn start_generation(&mut self) {
+    pub(super) fn start_generation(&mut self, cause: Cause) {
         if self.shutting_down {
             return;
         }
         self.retry = None;
         self.generation += 1;
+        self.cause = cause;
         self.spawning = Some(self.generation);
         self.deploy(self.generation, DeployState::Starting);
         self.out.push(Action::Spawn {
@@ -34,10 +35,22 @@ impl Machine {
         }
     }
 
-    /// Generation `generation` will not serve.
+    /// Generation `generation` will not serve. While an old generation
+    /// serves, a queued HUP deploys at once, or the deploy is tried again
+    /// after `--interval`; while none does, another starts after a back-off.
     pub(super) fn start_failed(&mut self, generation: u64) {
         let serving = self.current().map(|w| (w.generation, w.pid));
-        self.deploy(generation, DeployState::Failed);
+        let retry = !self.shutting_down
+            && serving.is_some()
+            && !self.pending_hup
+            && self.settings.retry_failed_deploy
+            && self.cause != Cause::AutoRestart;
+        let state = if retry {
+            DeployState::Retrying
+        } else {
+            DeployState::Failed
+        };
+        self.deploy(generation, state);
         if self.shutting_down {
             return;
         }
@@ -47,11 +60,15 @@ impl Machine {
             ));
             if std::mem::take(&mut self.pending_hup) {
                 self.say("starting the deploy requested during the failed one");
-                self.start_generation();
+                self.start_generation(Cause::Deploy);
+            } else if retry {
+                let delay = self.settings.interval.max(MIN_RETRY);
+                self.say(format!("retrying the deploy in {} secs", secs(delay)));
+                self.retry = Some((self.now + delay, self.cause));
             }
         } else if self.starting().is_none() && std::mem::take(&mut self.pending_hup) {
             self.say("starting the deploy requested during the failed one");
-            self.start_generation();
+            self.start_generation(Cause::Deploy);
         } else if self.starting().is_none() {
             let delay = self.backoff;
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
@@ -59,7 +76,7 @@ impl Machine {
                 "no generation is serving; starting another in {} secs",
                 secs(delay)
             ));
-            self.retry = Some(self.now + delay);
+            self.retry = Some((self.now + delay, Cause::Start));
         }
     }
 
@@ -67,6 +84,7 @@ impl Machine {
         if self.shutting_down
             || self.starting().is_some()
             || self.current().is_none()
+            || self.retry.is_some()
             || !self.env.auto_restart
         {
             return;
@@ -85,14 +103,14 @@ impl Machine {
                 secs(interval)
             ));
             self.last_restart = self.now;
-            self.start_generation();
+            self.start_generation(Cause::AutoRestart);
         } else if since >= interval * 2 {
             self.say(format!(
                 "autorestart triggered (forced, interval={})",
                 secs(interval)
             ));
             self.last_restart = self.now;
-            self.start_generation();
+            self.start_generation(Cause::AutoRestart);
         }
     }
 
@@ -158,7 +176,7 @@ impl Machine {
             self.say(format!(
                 "starting the deploy requested while generation {generation} was starting"
             ));
-            self.start_generation();
+            self.start_generation(Cause::Deploy);
         }
     }
 

@@ -55,6 +55,7 @@ fn settings() -> Settings {
         kill_timeout: Some(Duration::from_secs(60)),
         signal_on_hup: Signal::TERM,
         signal_on_term: Signal::TERM,
+        retry_failed_deploy: true,
         has_envdir: false,
     }
 }

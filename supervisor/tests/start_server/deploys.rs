@@ -31,7 +31,13 @@ fn the_old_generation_is_signalled_only_after_the_new_one_is_ready() {
 #[test]
 fn a_generation_that_never_becomes_ready_under_load_fails_no_connection() {
     let run = ours(
-        &["--port", "127.0.0.1:0", "--ready-timeout", "1.5"],
+        &[
+            "--port",
+            "127.0.0.1:0",
+            "--ready-timeout",
+            "1.5",
+            "--no-retry-failed-deploy",
+        ],
         &[("WORKER_NO_READY_GEN", "2")],
     );
     let start = run.started(1);

@@ -176,6 +176,26 @@ impl Run {
     }
 }
 
+/// Waits until the file at `path` exists and its text satisfies `f`;
+/// returns the text. Panics after 15 s.
+pub fn wait_file(path: &Path, f: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if f(&text) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: not as expected within 15 s: {:?}",
+            path.display(),
+            std::fs::read_to_string(path)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Index of the first event matching `f` in `events`.
 pub fn position(events: &[Value], f: impl Fn(&Value) -> bool) -> usize {
     events

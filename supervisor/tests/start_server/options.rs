@@ -214,6 +214,7 @@ fn ready_timeout_stops_a_generation_that_never_notifies() {
             "1",
             "--status-file",
             "{dir}/status",
+            "--no-retry-failed-deploy",
         ],
         &[("WORKER_NO_READY_GEN", "2")],
     );
@@ -383,6 +384,55 @@ fn status_file_lists_every_live_generation_in_numeric_order() {
 }
 
 #[test]
+fn restart_fails_at_the_first_failed_attempt_while_the_deploy_is_retried() {
+    let run = ours(
+        &[
+            "--port",
+            "127.0.0.1:0",
+            "--pid-file",
+            "{dir}/pid",
+            "--status-file",
+            "{dir}/status",
+        ],
+        &[("WORKER_FAIL_GEN", "2,3")],
+    );
+    let start = run.started(1);
+    let pid1 = start["pid"].as_u64().unwrap();
+    let pid = run.dir.path().join("pid");
+    let status = run.dir.path().join("status");
+    wait_file(&status, |s| s == format!("1:{pid1}\n"));
+    let (code, _, err) = run_to_end(
+        Starter::Ours,
+        &[
+            "--restart",
+            "--pid-file",
+            pid.to_str().unwrap(),
+            "--status-file",
+            status.to_str().unwrap(),
+        ],
+    );
+    // The first failed attempt is reported (generation 2, or 3 if the
+    // client was slow to look), and that the supervisor goes on.
+    assert_eq!(code, 1, "{err}");
+    let err = err.trim();
+    assert!(
+        err.starts_with("start_server: restart failed: generation ")
+            && err.ends_with(&format!(
+                " did not start; still serving: 1 (pid {pid1}); start_server retries it every --interval"
+            )),
+        "{err}"
+    );
+    run.line(&format!(
+        "generation 3 failed to start; generation 1 (pid {pid1}) keeps serving"
+    ));
+    let pid4 = run.started(4)["pid"].as_u64().unwrap();
+    wait_file(&status, |s| s == format!("4:{pid4}\n"));
+    assert_eq!(run.signals_of(pid1), ["TERM"]);
+    assert_eq!(ask(tcp_addr(&start)), Some((4, pid4)));
+    run.stop();
+}
+
+#[test]
 fn restart_waits_for_the_new_generation_and_fails_when_it_does() {
     let run = ours(
         &[
@@ -392,6 +442,7 @@ fn restart_waits_for_the_new_generation_and_fails_when_it_does() {
             "{dir}/pid",
             "--status-file",
             "{dir}/status",
+            "--no-retry-failed-deploy",
         ],
         &[("WORKER_FAIL_GEN", "3")],
     );

@@ -35,7 +35,107 @@ fn hup_then_the_new_generation_is_ready_then_the_old_one_gets_term() {
 }
 
 #[test]
-fn a_new_generation_that_dies_before_ready_leaves_the_old_one_serving() {
+fn a_failed_deploy_is_retried_every_interval_while_the_old_generation_serves() {
+    let rows: &[Row] = &[
+        GEN1_READY,
+        (HUP, leak(hup(2))),
+        (At(300), &[]),
+        (
+            Exit(2, 768),
+            &[
+                "log: new worker 102 seems to have failed to start, exit status:768",
+                "deploy: 2 retrying",
+                "log: generation 2 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 1 secs",
+            ],
+        ),
+        (Wake(Some(1300)), &[]),
+        (At(1299), &[]),
+        (At(1300), leak(hup(3)[1..].to_vec())),
+        // No back-off: every --interval, as Perl.
+        (
+            Exit(3, 768),
+            &[
+                "log: new worker 103 seems to have failed to start, exit status:768",
+                "deploy: 3 retrying",
+                "log: generation 3 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 1 secs",
+            ],
+        ),
+        (At(2300), leak(hup(4)[1..].to_vec())),
+        (
+            Ready(4),
+            &[
+                "log: new worker 104 sent READY=1 after 0 ms",
+                "status: 1:101 4:104",
+                "deploy: 4 ready",
+                "log: new worker is now running, sending TERM to old workers:101",
+                "upstream: STATUS=generation 4 (pid 104) serving",
+                "log: killing old workers",
+                "TERM to 101",
+            ],
+        ),
+    ];
+    run(settings(), env(false, None, None), rows);
+}
+
+#[test]
+fn a_hup_while_a_failed_deploy_waits_for_its_retry_deploys_at_once() {
+    let mut s = settings();
+    s.interval = Duration::from_secs(5);
+    let rows: &[Row] = &[
+        GEN1_READY,
+        (HUP, leak(hup(2))),
+        (
+            Exit(2, 768),
+            &[
+                "log: new worker 102 seems to have failed to start, exit status:768",
+                "deploy: 2 retrying",
+                "log: generation 2 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 5 secs",
+            ],
+        ),
+        (At(1000), &[]),
+        (HUP, leak(hup(3))),
+        // The retry is replaced by this deploy: nothing more at 5 s.
+        (Wake(Some(61000)), &[]),
+        (At(5000), &[]),
+    ];
+    run(s, env(false, None, None), rows);
+}
+
+#[test]
+fn term_ends_the_retries_of_a_failed_deploy() {
+    let rows: &[Row] = &[
+        GEN1_READY,
+        (HUP, leak(hup(2))),
+        (
+            Exit(2, 768),
+            &[
+                "log: new worker 102 seems to have failed to start, exit status:768",
+                "deploy: 2 retrying",
+                "log: generation 2 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 1 secs",
+            ],
+        ),
+        (
+            TERM,
+            &[
+                "log: received TERM, sending TERM to all workers:101",
+                "TERM to 101",
+                "upstream: STOPPING=1",
+            ],
+        ),
+        (Wake(Some(60000)), &[]),
+        (At(1000), &[]),
+    ];
+    run(settings(), env(false, None, None), rows);
+}
+
+#[test]
+fn with_no_retry_failed_deploy_a_failed_deploy_waits_for_the_next_hup() {
+    let mut s = settings();
+    s.retry_failed_deploy = false;
     let rows: &[Row] = &[
         GEN1_READY,
         (HUP, leak(hup(2))),
@@ -49,10 +149,11 @@ fn a_new_generation_that_dies_before_ready_leaves_the_old_one_serving() {
             ],
         ),
         (Wake(None), &[]),
+        (At(60000), &[]),
         // The next HUP deploys again.
         (HUP, leak(hup(3))),
     ];
-    run(settings(), env(false, None, None), rows);
+    run(s, env(false, None, None), rows);
 }
 
 #[test]
@@ -439,4 +540,27 @@ fn auto_restart_turned_on_in_the_envdir_is_noticed_within_a_second() {
         ),
     ];
     run(s, env(false, None, None), rows);
+}
+
+#[test]
+fn no_auto_restart_starts_while_a_failed_deploy_waits_for_its_retry() {
+    let mut s = settings();
+    s.interval = Duration::from_secs(5);
+    let rows: &[Row] = &[
+        GEN1_READY,
+        (HUP, leak(hup(2))),
+        (
+            Exit(2, 768),
+            &[
+                "log: new worker 102 seems to have failed to start, exit status:768",
+                "deploy: 2 retrying",
+                "log: generation 2 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 5 secs",
+            ],
+        ),
+        // The auto-restart period (2 s) is over, but the deploy is pending.
+        (At(2000), &[]),
+        (At(5000), leak(hup(3)[1..].to_vec())),
+    ];
+    run(s, env(true, Some(2), Some(0)), rows);
 }

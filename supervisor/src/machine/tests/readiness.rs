@@ -16,16 +16,28 @@ fn a_new_generation_not_ready_within_the_ready_timeout_is_stopped() {
             &[
                 "log: new worker 102 did not send READY=1 within 60 secs; stopping it",
                 "TERM to 102",
-                "deploy: 2 failed",
+                "deploy: 2 retrying",
                 "log: generation 2 failed to start; generation 1 (pid 101) keeps serving",
+                "log: retrying the deploy in 1 secs",
             ],
         ),
-        // Its kill deadline.
-        (Wake(Some(121000)), &[]),
+        (Wake(Some(62000)), &[]),
         // Too late: it is being stopped.
         (Ready(2), &[]),
         (Exit(2, 15), &["log: new worker 102 stopped, status:15"]),
-        (Wake(None), &[]),
+        (At(62000), leak(hup(3)[1..].to_vec())),
+        (
+            Ready(3),
+            &[
+                "log: new worker 103 sent READY=1 after 0 ms",
+                "status: 1:101 3:103",
+                "deploy: 3 ready",
+                "log: new worker is now running, sending TERM to old workers:101",
+                "upstream: STATUS=generation 3 (pid 103) serving",
+                "log: killing old workers",
+                "TERM to 101",
+            ],
+        ),
     ];
     run(settings(), env(false, None, None), rows);
 }
