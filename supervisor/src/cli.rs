@@ -299,6 +299,9 @@ Deploys:
 Files:
   --pid-file=FILE           write the supervisor's pid, locked while it runs
   --status-file=FILE        write GEN:PID of every accepted live worker
+Background:
+  --daemonize               detach (fork, setsid, fork) once the sockets are bound
+                            and the pid file is written; needs --log-file
 Client modes:
   --restart                 HUP the running supervisor and wait for the deploy:
                             exit 0 when it took over, 1 when it failed

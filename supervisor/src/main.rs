@@ -6,6 +6,7 @@
 
 mod cli;
 mod client;
+mod daemon;
 mod environment;
 mod error;
 mod event;
@@ -59,9 +60,9 @@ fn run() -> Result<u8> {
         client::stop(options.pid_file.as_deref())?;
         return Ok(0);
     }
-    if options.daemonize {
+    if options.daemonize && options.log_file.is_none() {
         return Err(Error::new(
-            "--daemonize is not supported: run start_server in the foreground under your init system (docs/supervisor.md)",
+            "--log-file option must be specified together with --daemonize",
         ));
     }
     if options.command.is_empty() {
@@ -76,7 +77,7 @@ fn run() -> Result<u8> {
     sys::close_inherited_on_exec()
         .map_err(|e| Error::io("marking inherited fds close-on-exec", e))?;
     // The pid file first: a second instance is told so, before it tries the ports.
-    let _pid_file = options
+    let pid_file = options
         .pid_file
         .as_deref()
         .map(files::PidFile::create)
@@ -92,6 +93,9 @@ fn run() -> Result<u8> {
         .map(log::LogFile::open)
         .transpose()?;
     let signals = signals::Receiver::install()?;
+    if options.daemonize {
+        daemon::daemonize(pid_file.as_ref(), &listeners)?;
+    }
     let notify_dir = if options.readiness == Readiness::Interval {
         None
     } else {
@@ -119,6 +123,6 @@ fn run() -> Result<u8> {
         status,
     };
     // The socket files and the pid file are removed when `listeners` and
-    // `_pid_file` drop, on this path and on every error path above.
+    // `pid_file` drop, on this path and on every error path above.
     supervisor::Supervisor::new(machine, launch, resources, vars).run(signals)
 }

@@ -3,8 +3,9 @@
 //! cwd) and what it was sent (signals) as JSON lines in a log file, answers
 //! TCP connections with `GEN PID`, and misbehaves on request (fails to start,
 //! never says READY=1, crashes, ignores TERM). One test per option in
-//! `options.rs`; deploy behaviour in `deploys.rs`; the same observations
-//! made on Perl's start_server in `compat.rs`.
+//! `options.rs` (`--daemonize` in `daemon.rs`); deploy behaviour in
+//! `deploys.rs`; the same observations made on Perl's start_server in
+//! `compat.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +18,7 @@
 mod support;
 
 mod compat;
+mod daemon;
 mod deploys;
 mod options;
 mod worker;

@@ -707,7 +707,7 @@ fn bad_input_is_one_line_and_exit_1() {
         (&["--port", "127.0.0.1:0"], "server program not specified"),
         (
             &["--daemonize", "--", "true"],
-            "--daemonize is not supported",
+            "--log-file option must be specified together with --daemonize",
         ),
         (
             &["--port", &busy, "--", "true"],
