@@ -2,7 +2,7 @@
 //! background, detached, and that supervisor serves, deploys and stops.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::supervisor::Starter;
 use crate::support::{alive, Proc};
@@ -24,15 +24,6 @@ fn fd_target(pid: i32, fd: i32) -> String {
         .unwrap()
         .display()
         .to_string()
-}
-
-/// Waits until process `pid` is gone (a zombie counts as gone).
-fn wait_gone(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while alive(pid) {
-        assert!(Instant::now() < deadline, "pid {pid} still alive");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Kills the background supervisor's process group (it and its workers) if
@@ -138,7 +129,7 @@ fn daemonize_detaches_then_serves_deploys_and_stops() {
         &["--stop", "--pid-file", pid_file.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{err}");
-    wait_gone(daemon);
+    wait_until("the background supervisor exits", || !alive(daemon));
     assert!(!pid_file.exists() && !status_file.exists());
     let text = wait_file(&out_log, |t| t.contains("exiting"));
     assert!(

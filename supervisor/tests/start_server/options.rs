@@ -129,11 +129,7 @@ fn port_with_fd_never_overwrites_another_socket() {
         (Some(true), Some(true))
     );
     assert_ne!(a["addr"], b["addr"], "two distinct sockets");
-    assert!(run
-        .proc
-        .stderr
-        .text()
-        .contains("socket is duplicated to file descriptor 3"));
+    run.line("socket is duplicated to file descriptor 3");
     run.stop();
 }
 
@@ -255,6 +251,7 @@ fn kill_old_delay_and_its_variable() {
         run.line("sleeping 1 secs before killing old workers");
         let old = start["pid"].as_u64().unwrap();
         run.wait_event("gen 1 TERM", |e| e["event"] == "signal" && e["pid"] == old);
+        run.line("killing old workers");
         let log = run.proc.stderr.text();
         let sleeping = log.find("sleeping 1 secs").unwrap();
         assert!(log[sleeping..].contains("killing old workers"), "{log}");
@@ -361,19 +358,20 @@ fn pid_file_is_locked_written_and_removed() {
 fn status_file_lists_every_live_generation_in_numeric_order() {
     let run = ours(
         &["--port", "127.0.0.1:0", "--status-file", "{dir}/status"],
-        &[("WORKER_GRACE_MS", "1500")],
+        &[("WORKER_LINGER_GEN", "1")],
     );
     let pid1 = run.started(1)["pid"].as_u64().unwrap();
     let path = run.dir.path().join("status");
     run.line("starting new worker");
     run.proc.signal(libc::SIGHUP);
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
-    // Generation 1 drains for 1.5 s: both are listed meanwhile.
+    // Generation 1 drains until the test lets it go: both are listed meanwhile.
     run.wait_event("gen 1 TERM", |e| e["event"] == "signal" && e["pid"] == pid1);
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         format!("1:{pid1}\n2:{pid2}\n")
     );
+    go(pid1);
     run.line(&format!("old worker {pid1} died, status:0"));
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -450,9 +448,7 @@ fn restart_waits_for_the_new_generation_and_fails_when_it_does() {
     let pid = run.dir.path().join("pid");
     let status = run.dir.path().join("status");
     run.line("starting new worker");
-    while !status.exists() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_file(&status, |_| true);
     let args = [
         "--restart",
         "--pid-file",
@@ -570,6 +566,7 @@ fn envdir_is_read_for_every_generation_and_beats_the_command_line() {
     assert_eq!(run.started(2)["env"]["FOO"], "baz");
     // KILL_OLD_DELAY=0 from the envdir: no "sleeping 7 secs".
     run.wait_event("gen 1 exit", |e| e["event"] == "exit" && e["gen"] == 1);
+    run.line("killing old workers");
     assert!(!run.proc.stderr.text().contains("sleeping"));
     // A removed file removes the variable (Perl brings back "bar").
     std::fs::remove_file(envd.join("FOO")).unwrap();
@@ -600,12 +597,7 @@ fn log_file_takes_the_supervisor_and_worker_output_to_a_file_or_a_command() {
         let pid = run.started(1)["pid"].as_u64().unwrap();
         let run = run.stop();
         let path = run.dir.path().join("out.log");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut text = String::new();
-        while !text.contains("exiting") && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            text = std::fs::read_to_string(&path).unwrap_or_default();
-        }
+        let text = wait_file(&path, |t| t.contains("exiting"));
         assert!(
             text.contains(&format!("starting new worker {pid}")),
             "{spec}: {text}"
