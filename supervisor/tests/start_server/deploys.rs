@@ -11,7 +11,7 @@ use crate::*;
 #[test]
 fn the_old_generation_is_signalled_only_after_the_new_one_is_ready() {
     // Generation 2 needs 1.5 s, far beyond --interval: Perl would retire
-    // generation 1 after 0.2 s (pitfall P8); ours waits for READY=1.
+    // generation 1 after 0.2 s (whatever its state); ours waits for READY=1.
     let run = ours(
         &["--port", "127.0.0.1:0", "--interval", "0.2"],
         &[("WORKER_SLOW_GEN", "2"), ("WORKER_SLOW_MS", "1500")],
@@ -120,7 +120,7 @@ fn a_hup_during_a_deploy_is_queued_and_nobody_is_signalled_twice() {
     assert_eq!(
         run.signals_of(pid1),
         ["TERM"],
-        "once (Perl sends it again: P15)"
+        "once (Perl sends it again on every HUP)"
     );
     assert_eq!(run.signals_of(pid2), ["TERM"]);
     assert_eq!(ask(addr), Some((3, pid3)));
@@ -196,7 +196,7 @@ fn term_during_kill_old_delay_is_acted_on_at_once() {
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
     run.line("sleeping 60 secs before killing old workers");
     run.proc.signal(libc::SIGTERM);
-    // Perl finishes the 60 s sleep first (pitfall P17).
+    // Perl finishes the 60 s sleep first.
     assert_eq!(run.proc.exit_code(Duration::from_secs(10)), 0);
     assert_eq!(run.signals_of(pid1), ["TERM"]);
     assert_eq!(run.signals_of(pid2), ["TERM"]);

@@ -117,7 +117,8 @@ fn sock_exists(path: &str) -> bool {
 #[test]
 fn port_with_fd_never_overwrites_another_socket() {
     // Our first socket would be fd 3, the fd the second one asks for: Perl
-    // dup2s over it (pitfall P4); ours moves the first one out of the way.
+    // dup2s over it and the first socket silently disappears; ours moves
+    // the first one out of the way.
     let run = ours(&["--port", "127.0.0.1:0", "--port", "127.0.0.1:0=3"], &[]);
     let start = run.started(1);
     let ports = ports(&start);
