@@ -214,6 +214,7 @@ fn leak(lines: Vec<String>) -> &'static [&'static str] {
     Box::leak(lines.into_boxed_slice())
 }
 
+mod auto_restart;
 mod deploy;
 mod readiness;
 mod start;
