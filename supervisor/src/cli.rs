@@ -41,6 +41,8 @@ pub(crate) struct Options {
     pub(crate) enable_auto_restart: bool,
     pub(crate) auto_restart_interval: Option<String>,
     pub(crate) daemonize: bool,
+    /// A failed deploy is tried again every `--interval` (`--no-retry-failed-deploy`: once).
+    pub(crate) retry_failed_deploy: bool,
     pub(crate) readiness: Readiness,
     pub(crate) ready_timeout: Duration,
     /// `None`: wait for ever, as Perl does.
@@ -88,6 +90,7 @@ const OPTIONS: &[(&str, Arity)] = &[
     ("readiness", Arity::Value),
     ("ready-timeout", Arity::Value),
     ("kill-timeout", Arity::Value),
+    ("no-retry-failed-deploy", Arity::Flag),
 ];
 
 /// The default `--ready-timeout`.
@@ -155,6 +158,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed> 
         enable_auto_restart: false,
         auto_restart_interval: None,
         daemonize: false,
+        retry_failed_deploy: true,
         readiness: Readiness::Auto,
         ready_timeout: DEFAULT_READY_TIMEOUT,
         kill_timeout: Some(DEFAULT_KILL_TIMEOUT),
@@ -222,6 +226,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed> 
             }
             "enable-auto-restart" => o.enable_auto_restart = true,
             "daemonize" => o.daemonize = true,
+            "no-retry-failed-deploy" => o.retry_failed_deploy = false,
             "restart" => o.restart = true,
             "stop" => o.stop = true,
             "help" => help = true,
@@ -276,11 +281,13 @@ Workers:
   --log-file=FILE|\"| CMD\"   append (or pipe) stdout and stderr to FILE (or CMD)
 Deploys:
   --interval=SECS           a worker that does not notify is ready when alive this
-                            long; also the first retry delay (default: 1)
+                            long; also the retry delay (default: 1)
   --readiness=MODE          auto (default): wait for READY=1 once a generation sent
                             it; notify: always wait for it; interval: never
   --ready-timeout=SECS      a new generation not ready by then is stopped and the
                             old one keeps serving (default: 60)
+  --no-retry-failed-deploy  one attempt per HUP; by default a failed deploy is
+                            tried again every --interval while the old one serves
   --kill-old-delay=SECS     wait this long before signalling old generations
                             (default: 0, or 5 with --enable-auto-restart)
   --signal-on-hup=SIG       signal for old generations after a deploy (default: TERM)
@@ -292,6 +299,9 @@ Deploys:
 Files:
   --pid-file=FILE           write the supervisor's pid, locked while it runs
   --status-file=FILE        write GEN:PID of every accepted live worker
+Background:
+  --daemonize               detach (fork, setsid, fork) once the sockets are bound
+                            and the pid file is written; needs --log-file
 Client modes:
   --restart                 HUP the running supervisor and wait for the deploy:
                             exit 0 when it took over, 1 when it failed

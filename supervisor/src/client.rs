@@ -16,8 +16,10 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Sends HUP to the supervisor in `pid_file` and waits until a generation
 /// started after it is the only one in `status_file` (exit 0), or until our
-/// supervisor reports that generation failed to start (exit 1). With Perl's
-/// supervisor, which reports no failure, it waits as Perl's `--restart` does.
+/// supervisor reports that generation failed to start (exit 1, at the first
+/// failure, even if the supervisor tries again: a deploy script learns of a
+/// broken release at once instead of hanging). With Perl's supervisor, which
+/// reports no failure, it waits as Perl's `--restart` does.
 pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Result<()> {
     let (Some(pid_file), Some(status_file)) = (pid_file, status_file) else {
         return Err(Error::new(
@@ -39,18 +41,24 @@ pub(crate) fn restart(pid_file: Option<&Path>, status_file: Option<&Path>) -> Re
     loop {
         std::thread::sleep(POLL);
         if let Some((generation, state)) = read_deploy(status_file) {
-            if generation > before && state == "failed" {
+            let retrying = state == "retrying";
+            if generation > before && (state == "failed" || retrying) {
                 let serving: Vec<String> = read_status(status_file)
                     .unwrap_or_default()
                     .iter()
                     .map(|(g, p)| format!("{g} (pid {p})"))
                     .collect();
                 return Err(Error::new(format!(
-                    "restart failed: generation {generation} did not start; still serving: {}",
+                    "restart failed: generation {generation} did not start; still serving: {}{}",
                     if serving.is_empty() {
                         "none".to_owned()
                     } else {
                         serving.join(", ")
+                    },
+                    if retrying {
+                        "; start_server retries it every --interval"
+                    } else {
+                        ""
                     }
                 )));
             }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::cli::{seconds, Options};
+use crate::event::{EnvSettings, Seconds};
 use crate::log::say;
 
 /// Variables never passed on from the supervisor's own environment.
@@ -104,36 +104,66 @@ impl Current {
         self.vars.get(OsStr::new(name)).and_then(|v| v.to_str())
     }
 
-    fn duration(&self, name: &str) -> Option<Duration> {
-        let value = self.get(name)?;
-        match seconds(name, value) {
-            Ok(d) => Some(d),
-            Err(_) => {
-                say!("{name}={value:?} is not a number of seconds; ignored");
-                None
-            }
+    fn seconds(&self, name: &str) -> Seconds {
+        match self.get(name) {
+            None => Seconds::Unset,
+            Some(value) => match seconds(name, value) {
+                Ok(d) => Seconds::Set(d),
+                Err(_) => Seconds::Invalid(value.to_owned()),
+            },
         }
     }
 
-    /// `ENABLE_AUTO_RESTART` (any value but empty and `0`).
-    pub(crate) fn auto_restart(&self) -> bool {
-        self.get("ENABLE_AUTO_RESTART")
-            .is_some_and(|v| !v.is_empty() && v != "0")
+    /// The supervisor's own settings in this reading: `ENABLE_AUTO_RESTART`
+    /// (any value but empty and `0`), `AUTO_RESTART_INTERVAL` and
+    /// `KILL_OLD_DELAY` (their defaults are the state machine's).
+    pub(crate) fn settings(&self) -> EnvSettings {
+        EnvSettings {
+            auto_restart: self
+                .get("ENABLE_AUTO_RESTART")
+                .is_some_and(|v| !v.is_empty() && v != "0"),
+            auto_restart_interval: self.seconds("AUTO_RESTART_INTERVAL"),
+            kill_old_delay: self.seconds("KILL_OLD_DELAY"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn current(vars: &[(&str, &str)]) -> Current {
+        Current {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect(),
+        }
     }
 
-    /// `AUTO_RESTART_INTERVAL`, default 360 s.
-    pub(crate) fn auto_restart_interval(&self) -> Duration {
-        self.duration("AUTO_RESTART_INTERVAL")
-            .unwrap_or(Duration::from_secs(360))
-    }
-
-    /// `KILL_OLD_DELAY`, default 0, or 5 s with auto restart.
-    pub(crate) fn kill_old_delay(&self) -> Duration {
-        self.duration("KILL_OLD_DELAY")
-            .unwrap_or(if self.auto_restart() {
-                Duration::from_secs(5)
-            } else {
-                Duration::ZERO
-            })
+    #[test]
+    fn settings_read_from_the_variables() {
+        assert_eq!(current(&[]).settings(), EnvSettings::default());
+        let s = current(&[
+            ("ENABLE_AUTO_RESTART", "1"),
+            ("AUTO_RESTART_INTERVAL", "2.5"),
+            ("KILL_OLD_DELAY", "soon"),
+        ])
+        .settings();
+        assert!(s.auto_restart);
+        assert_eq!(
+            s.auto_restart_interval,
+            Seconds::Set(Duration::from_millis(2500))
+        );
+        assert_eq!(s.kill_old_delay, Seconds::Invalid("soon".to_owned()));
+        for off in ["", "0"] {
+            assert!(
+                !current(&[("ENABLE_AUTO_RESTART", off)])
+                    .settings()
+                    .auto_restart
+            );
+        }
     }
 }

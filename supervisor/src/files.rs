@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ use crate::log::say;
 /// The pid file, locked (`flock`) until it is dropped.
 pub(crate) struct PidFile {
     path: PathBuf,
-    _file: File,
+    file: File,
 }
 
 impl PidFile {
@@ -45,8 +46,20 @@ impl PidFile {
             .map_err(|e| Error::io(what(), e))?;
         Ok(PidFile {
             path: path.to_owned(),
-            _file: file,
+            file,
         })
+    }
+
+    /// Writes this process's pid again, in place, keeping the lock: after
+    /// `--daemonize`, whose forks inherit the locked file.
+    pub(crate) fn rewrite(&self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .and_then(|()| {
+                self.file
+                    .write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
+            })
+            .map_err(|e| Error::io(format!("--pid-file {}", self.path.display()), e))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
@@ -74,5 +74,10 @@ impl LogFile {
     pub(crate) fn stdio() -> Option<Stdio> {
         let file = SINK.get()?;
         file.try_clone().ok().map(Stdio::from)
+    }
+
+    /// The log's fd, once open.
+    pub(crate) fn fd() -> Option<RawFd> {
+        SINK.get().map(AsRawFd::as_raw_fd)
     }
 }

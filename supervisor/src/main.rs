@@ -6,10 +6,13 @@
 
 mod cli;
 mod client;
+mod daemon;
 mod environment;
 mod error;
+mod event;
 mod files;
 mod log;
+mod machine;
 mod readiness;
 mod signals;
 mod sockets;
@@ -25,7 +28,7 @@ use error::{Error, Result};
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "start_server: {e}");
             ExitCode::FAILURE
@@ -33,11 +36,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<u8> {
     let options = match cli::parse(std::env::args_os().skip(1))? {
         Parsed::Help => {
             let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
-            return Ok(());
+            return Ok(0);
         }
         Parsed::Version => {
             let _ = writeln!(
@@ -45,19 +48,21 @@ fn run() -> Result<()> {
                 "{} (handover start_server, compatible with Server::Starter 0.35)",
                 env!("CARGO_PKG_VERSION")
             );
-            return Ok(());
+            return Ok(0);
         }
         Parsed::Run(options) => options,
     };
     if options.restart {
-        return client::restart(options.pid_file.as_deref(), options.status_file.as_deref());
+        client::restart(options.pid_file.as_deref(), options.status_file.as_deref())?;
+        return Ok(0);
     }
     if options.stop {
-        return client::stop(options.pid_file.as_deref());
+        client::stop(options.pid_file.as_deref())?;
+        return Ok(0);
     }
-    if options.daemonize {
+    if options.daemonize && options.log_file.is_none() {
         return Err(Error::new(
-            "--daemonize is not supported: run start_server in the foreground under your init system (docs/supervisor.md)",
+            "--log-file option must be specified together with --daemonize",
         ));
     }
     if options.command.is_empty() {
@@ -72,7 +77,7 @@ fn run() -> Result<()> {
     sys::close_inherited_on_exec()
         .map_err(|e| Error::io("marking inherited fds close-on-exec", e))?;
     // The pid file first: a second instance is told so, before it tries the ports.
-    let _pid_file = options
+    let pid_file = options
         .pid_file
         .as_deref()
         .map(files::PidFile::create)
@@ -88,6 +93,9 @@ fn run() -> Result<()> {
         .map(log::LogFile::open)
         .transpose()?;
     let signals = signals::Receiver::install()?;
+    if options.daemonize {
+        daemon::daemonize(pid_file.as_ref(), &listeners)?;
+    }
     let notify_dir = if options.readiness == Readiness::Interval {
         None
     } else {
@@ -95,17 +103,26 @@ fn run() -> Result<()> {
     };
     let upstream = readiness::Upstream::from_env(std::env::var_os("NOTIFY_SOCKET"));
     let env = environment::Environment::new(&options);
+    let vars = env.current();
     let status = options.status_file.as_deref().map(files::StatusFile::new);
     listeners.inheritable()?;
-    let mut supervisor = supervisor::Supervisor::new(
-        supervisor::Settings::from_options(&options),
+    let machine = machine::Machine::new(
+        machine::Settings::from_options(&options, env.has_envdir()),
+        vars.settings(),
+        std::time::Instant::now(),
+    );
+    let launch = supervisor::Launch {
+        command: options.command.clone(),
+        dir: options.dir.clone(),
+        ports: listeners.env_value(),
+    };
+    let resources = supervisor::Resources {
         env,
-        listeners.env_value(),
         notify_dir,
         upstream,
         status,
-    );
+    };
     // The socket files and the pid file are removed when `listeners` and
-    // `_pid_file` drop, on this path and on every error path above.
-    supervisor.run(signals)
+    // `pid_file` drop, on this path and on every error path above.
+    supervisor::Supervisor::new(machine, launch, resources, vars).run(signals)
 }

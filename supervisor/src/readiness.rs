@@ -81,16 +81,28 @@ impl NotifySocket {
         self.socket.as_raw_fd()
     }
 
-    /// Reads every pending message; true if one of them said `READY=1`.
-    pub(crate) fn ready(&self) -> bool {
-        let mut ready = false;
+    /// Reads every pending message and says what they announced.
+    pub(crate) fn read(&self) -> Notice {
+        let mut notice = Notice::default();
         let mut buf = [0u8; 4096];
         while let Ok(n) = self.socket.recv(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]);
-            ready |= text.lines().any(|l| l.trim() == "READY=1");
+            for line in text.lines().map(str::trim) {
+                notice.ready |= line == "READY=1";
+                notice.stopping |= line == "STOPPING=1";
+            }
         }
-        ready
+        notice
     }
+}
+
+/// What a worker's pending sd_notify messages announced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// `READY=1`.
+    pub(crate) ready: bool,
+    /// `STOPPING=1`.
+    pub(crate) stopping: bool,
 }
 
 impl Drop for NotifySocket {

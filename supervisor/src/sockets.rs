@@ -215,6 +215,11 @@ impl Listeners {
             .join(";")
     }
 
+    /// Whether one of the sockets is at fd `fd` (`--port PORT=0`, say).
+    pub(crate) fn holds(&self, fd: RawFd) -> bool {
+        self.0.iter().any(|l| l.fd.as_raw_fd() == fd)
+    }
+
     /// Removes the `--path` socket files that are still ours.
     fn unlink_paths(&self) {
         for (path, ino) in self.0.iter().filter_map(|l| l.unix.as_ref()) {

@@ -45,6 +45,52 @@ pub(crate) fn dup_onto(fd: RawFd, target: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(target) })
 }
 
+/// Duplicates `fd` onto `target` (closing whatever `target` was), without
+/// close-on-exec: for the standard streams, which children inherit.
+pub(crate) fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 touches no memory. The caller replaces one of its own
+    // standard streams on purpose; nothing in this process owns that fd as
+    // an `OwnedFd`.
+    check(unsafe { libc::dup2(fd, target) }).map(drop)
+}
+
+/// Which side of a [`fork`] this process is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fork {
+    /// The original process; the child has this pid.
+    Parent(u32),
+    /// The new process.
+    Child,
+}
+
+/// fork(2). The supervisor calls it only while it has one thread (it never
+/// starts another), so the child may run any code.
+pub(crate) fn fork() -> io::Result<Fork> {
+    // SAFETY: fork touches no memory of ours. In a multi-threaded process
+    // the child could find locks held by threads that no longer exist; the
+    // supervisor is single-threaded, so nothing is held.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Fork::Child),
+        // A pid returned by fork is positive.
+        pid => Ok(Fork::Parent(pid.unsigned_abs())),
+    }
+}
+
+/// setsid(2): a new session and process group, without a controlling terminal.
+pub(crate) fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments and touches no memory.
+    check(unsafe { libc::setsid() }).map(drop)
+}
+
+/// Ends this process at once with `code`: no destructors, no exit handlers,
+/// no buffers flushed (they belong to the other side of a fork).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit only ends the process; it is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
 /// Sends `signal` to process `pid`.
 pub(crate) fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;

@@ -1,10 +1,9 @@
-//! One worker process as the supervisor sees it: its generation, where it is
-//! in its life, and the stop signal it was sent.
+//! One worker process as the state machine sees it: its pid and generation,
+//! where it is in its life, and the stop signal it was sent. The process
+//! itself (its `Child`, its notify socket) belongs to the main loop.
 
-use std::process::Child;
 use std::time::Instant;
 
-use crate::readiness::NotifySocket;
 use crate::signals::Signal;
 
 /// Where a worker is in its life.
@@ -24,18 +23,18 @@ pub(crate) enum Phase {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stop {
     pub(crate) signal: Signal,
+    /// When the first stop signal was sent: `--kill-timeout` counts from here.
     pub(crate) at: Instant,
     pub(crate) killed: bool,
 }
 
 /// A started worker.
+#[derive(Clone, Debug)]
 pub(crate) struct Worker {
-    pub(crate) child: Child,
     pub(crate) pid: u32,
     pub(crate) generation: u64,
     pub(crate) phase: Phase,
     /// Accepted as current once, so listed in the status file.
     pub(crate) accepted: bool,
-    pub(crate) notify: Option<NotifySocket>,
     pub(crate) stop: Option<Stop>,
 }

@@ -37,15 +37,8 @@ fn observe(starter: Starter) -> (serde_json::Value, String, String) {
         log,
     };
     let start = run.started(1);
-    let status_path = run.dir.path().join("status");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !status_path.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let worker = start["pid"].to_string();
-    let status = std::fs::read_to_string(&status_path)
-        .unwrap()
-        .replace(&worker, "PID");
+    let status = wait_file(&run.dir.path().join("status"), |_| true).replace(&worker, "PID");
     let pid = std::fs::read_to_string(run.dir.path().join("pid"))
         .unwrap()
         .replace(&run.proc.pid().to_string(), "PID");

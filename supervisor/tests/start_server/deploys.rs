@@ -2,7 +2,7 @@
 //! notifications to systemd, signals during a delay.
 
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::*;
 #[test]
 fn the_old_generation_is_signalled_only_after_the_new_one_is_ready() {
     // Generation 2 needs 1.5 s, far beyond --interval: Perl would retire
-    // generation 1 after 0.2 s (pitfall P8); ours waits for READY=1.
+    // generation 1 after 0.2 s (whatever its state); ours waits for READY=1.
     let run = ours(
         &["--port", "127.0.0.1:0", "--interval", "0.2"],
         &[("WORKER_SLOW_GEN", "2"), ("WORKER_SLOW_MS", "1500")],
@@ -31,21 +31,31 @@ fn the_old_generation_is_signalled_only_after_the_new_one_is_ready() {
 #[test]
 fn a_generation_that_never_becomes_ready_under_load_fails_no_connection() {
     let run = ours(
-        &["--port", "127.0.0.1:0", "--ready-timeout", "1.5"],
+        &[
+            "--port",
+            "127.0.0.1:0",
+            "--ready-timeout",
+            "1.5",
+            "--no-retry-failed-deploy",
+        ],
         &[("WORKER_NO_READY_GEN", "2")],
     );
     let start = run.started(1);
     let (addr, pid1) = (tcp_addr(&start), start["pid"].as_u64().unwrap());
     run.line(&format!("new worker {pid1} sent READY=1"));
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            let stop = stop.clone();
+            let (stop, answered) = (stop.clone(), answered.clone());
             std::thread::spawn(move || {
                 let (mut ok, mut failed) = (0, 0);
                 while !stop.load(Ordering::SeqCst) {
                     match ask(addr) {
-                        Some(_) => ok += 1,
+                        Some(_) => {
+                            ok += 1;
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
                         None => failed += 1,
                     }
                 }
@@ -53,14 +63,21 @@ fn a_generation_that_never_becomes_ready_under_load_fails_no_connection() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let load = |n: usize| {
+        let from = answered.load(Ordering::SeqCst);
+        wait_until(&format!("{n} more answers"), || {
+            answered.load(Ordering::SeqCst) >= from + n
+        });
+    };
+    // The load runs before the deploy, and goes on after the failure.
+    load(50);
     run.proc.signal(libc::SIGHUP);
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
     run.line(&format!(
         "generation 2 failed to start; generation 1 (pid {pid1}) keeps serving"
     ));
     run.wait_event("gen 2 exit", |e| e["event"] == "exit" && e["pid"] == pid2);
-    std::thread::sleep(Duration::from_millis(300));
+    load(100);
     stop.store(true, Ordering::SeqCst);
     let (ok, failed) = clients
         .into_iter()
@@ -78,11 +95,7 @@ fn a_generation_that_never_becomes_ready_under_load_fails_no_connection() {
 fn a_hup_during_a_deploy_is_queued_and_nobody_is_signalled_twice() {
     let run = ours(
         &["--port", "127.0.0.1:0"],
-        &[
-            ("WORKER_SLOW_GEN", "2"),
-            ("WORKER_SLOW_MS", "1000"),
-            ("WORKER_GRACE_MS", "500"),
-        ],
+        &[("WORKER_HOLD_GEN", "2"), ("WORKER_GRACE_MS", "500")],
     );
     let start = run.started(1);
     let (addr, pid1) = (tcp_addr(&start), start["pid"].as_u64().unwrap());
@@ -91,6 +104,8 @@ fn a_hup_during_a_deploy_is_queued_and_nobody_is_signalled_twice() {
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
     run.proc.signal(libc::SIGHUP);
     run.line("generation 2 is still starting; the new one starts when it is done");
+    // Generation 2 becomes ready only now.
+    go(pid2);
     let pid3 = run.started(3)["pid"].as_u64().unwrap();
     run.ready(3);
     run.wait_event("gen 2 exit", |e| e["event"] == "exit" && e["pid"] == pid2);
@@ -105,7 +120,7 @@ fn a_hup_during_a_deploy_is_queued_and_nobody_is_signalled_twice() {
     assert_eq!(
         run.signals_of(pid1),
         ["TERM"],
-        "once (Perl sends it again: P15)"
+        "once (Perl sends it again on every HUP)"
     );
     assert_eq!(run.signals_of(pid2), ["TERM"]);
     assert_eq!(ask(addr), Some((3, pid3)));
@@ -116,6 +131,9 @@ fn a_hup_during_a_deploy_is_queued_and_nobody_is_signalled_twice() {
 fn a_crashed_worker_is_replaced() {
     let run = ours(&["--port", "127.0.0.1:0"], &[("WORKER_CRASH_GEN", "1")]);
     let pid1 = run.started(1)["pid"].as_u64().unwrap();
+    // It crashes once it serves.
+    run.line(&format!("new worker {pid1} sent READY=1"));
+    go(pid1);
     run.line(&format!(
         "worker {pid1} died unexpectedly with status:1792, restarting"
     ));
@@ -178,7 +196,7 @@ fn term_during_kill_old_delay_is_acted_on_at_once() {
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
     run.line("sleeping 60 secs before killing old workers");
     run.proc.signal(libc::SIGTERM);
-    // Perl finishes the 60 s sleep first (pitfall P17).
+    // Perl finishes the 60 s sleep first.
     assert_eq!(run.proc.exit_code(Duration::from_secs(10)), 0);
     assert_eq!(run.signals_of(pid1), ["TERM"]);
     assert_eq!(run.signals_of(pid2), ["TERM"]);

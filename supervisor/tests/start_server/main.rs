@@ -3,8 +3,9 @@
 //! cwd) and what it was sent (signals) as JSON lines in a log file, answers
 //! TCP connections with `GEN PID`, and misbehaves on request (fails to start,
 //! never says READY=1, crashes, ignores TERM). One test per option in
-//! `options.rs`; deploy behaviour in `deploys.rs`; the same observations
-//! made on Perl's start_server in `compat.rs`.
+//! `options.rs` (`--daemonize` in `daemon.rs`); deploy behaviour in
+//! `deploys.rs`; the same observations made on Perl's start_server in
+//! `compat.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,6 +17,7 @@
 use handover_test_support as support;
 
 mod compat;
+mod daemon;
 mod deploys;
 mod options;
 mod worker;
@@ -172,6 +174,42 @@ impl Run {
         self.proc.signal(libc::SIGTERM);
         assert_eq!(self.proc.exit_code(Duration::from_secs(20)), 0);
         self
+    }
+}
+
+/// Waits until `f` is true; panics naming `what` after 15 s.
+pub fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "not within 15 s: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Gives worker `pid` the test's go-ahead (see [`worker`]).
+pub fn go(pid: u64) {
+    let pid = i32::try_from(pid).unwrap();
+    // SAFETY (test): signals a worker this test started.
+    assert_eq!(unsafe { libc::kill(pid, worker::GO) }, 0, "go to {pid}");
+}
+
+/// Waits until the file at `path` exists and its text satisfies `f`;
+/// returns the text. Panics after 15 s.
+pub fn wait_file(path: &Path, f: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if f(&text) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: not as expected within 15 s: {:?}",
+            path.display(),
+            std::fs::read_to_string(path)
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

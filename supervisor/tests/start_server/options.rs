@@ -117,7 +117,8 @@ fn sock_exists(path: &str) -> bool {
 #[test]
 fn port_with_fd_never_overwrites_another_socket() {
     // Our first socket would be fd 3, the fd the second one asks for: Perl
-    // dup2s over it (pitfall P4); ours moves the first one out of the way.
+    // dup2s over it and the first socket silently disappears; ours moves
+    // the first one out of the way.
     let run = ours(&["--port", "127.0.0.1:0", "--port", "127.0.0.1:0=3"], &[]);
     let start = run.started(1);
     let ports = ports(&start);
@@ -129,11 +130,7 @@ fn port_with_fd_never_overwrites_another_socket() {
         (Some(true), Some(true))
     );
     assert_ne!(a["addr"], b["addr"], "two distinct sockets");
-    assert!(run
-        .proc
-        .stderr
-        .text()
-        .contains("socket is duplicated to file descriptor 3"));
+    run.line("socket is duplicated to file descriptor 3");
     run.stop();
 }
 
@@ -214,6 +211,7 @@ fn ready_timeout_stops_a_generation_that_never_notifies() {
             "1",
             "--status-file",
             "{dir}/status",
+            "--no-retry-failed-deploy",
         ],
         &[("WORKER_NO_READY_GEN", "2")],
     );
@@ -254,6 +252,7 @@ fn kill_old_delay_and_its_variable() {
         run.line("sleeping 1 secs before killing old workers");
         let old = start["pid"].as_u64().unwrap();
         run.wait_event("gen 1 TERM", |e| e["event"] == "signal" && e["pid"] == old);
+        run.line("killing old workers");
         let log = run.proc.stderr.text();
         let sleeping = log.find("sleeping 1 secs").unwrap();
         assert!(log[sleeping..].contains("killing old workers"), "{log}");
@@ -360,19 +359,20 @@ fn pid_file_is_locked_written_and_removed() {
 fn status_file_lists_every_live_generation_in_numeric_order() {
     let run = ours(
         &["--port", "127.0.0.1:0", "--status-file", "{dir}/status"],
-        &[("WORKER_GRACE_MS", "1500")],
+        &[("WORKER_LINGER_GEN", "1")],
     );
     let pid1 = run.started(1)["pid"].as_u64().unwrap();
     let path = run.dir.path().join("status");
     run.line("starting new worker");
     run.proc.signal(libc::SIGHUP);
     let pid2 = run.started(2)["pid"].as_u64().unwrap();
-    // Generation 1 drains for 1.5 s: both are listed meanwhile.
+    // Generation 1 drains until the test lets it go: both are listed meanwhile.
     run.wait_event("gen 1 TERM", |e| e["event"] == "signal" && e["pid"] == pid1);
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         format!("1:{pid1}\n2:{pid2}\n")
     );
+    go(pid1);
     run.line(&format!("old worker {pid1} died, status:0"));
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -380,6 +380,55 @@ fn status_file_lists_every_live_generation_in_numeric_order() {
     );
     let run = run.stop();
     assert!(!run.dir.path().join("status").exists());
+}
+
+#[test]
+fn restart_fails_at_the_first_failed_attempt_while_the_deploy_is_retried() {
+    let run = ours(
+        &[
+            "--port",
+            "127.0.0.1:0",
+            "--pid-file",
+            "{dir}/pid",
+            "--status-file",
+            "{dir}/status",
+        ],
+        &[("WORKER_FAIL_GEN", "2,3")],
+    );
+    let start = run.started(1);
+    let pid1 = start["pid"].as_u64().unwrap();
+    let pid = run.dir.path().join("pid");
+    let status = run.dir.path().join("status");
+    wait_file(&status, |s| s == format!("1:{pid1}\n"));
+    let (code, _, err) = run_to_end(
+        Starter::Ours,
+        &[
+            "--restart",
+            "--pid-file",
+            pid.to_str().unwrap(),
+            "--status-file",
+            status.to_str().unwrap(),
+        ],
+    );
+    // The first failed attempt is reported (generation 2, or 3 if the
+    // client was slow to look), and that the supervisor goes on.
+    assert_eq!(code, 1, "{err}");
+    let err = err.trim();
+    assert!(
+        err.starts_with("start_server: restart failed: generation ")
+            && err.ends_with(&format!(
+                " did not start; still serving: 1 (pid {pid1}); start_server retries it every --interval"
+            )),
+        "{err}"
+    );
+    run.line(&format!(
+        "generation 3 failed to start; generation 1 (pid {pid1}) keeps serving"
+    ));
+    let pid4 = run.started(4)["pid"].as_u64().unwrap();
+    wait_file(&status, |s| s == format!("4:{pid4}\n"));
+    assert_eq!(run.signals_of(pid1), ["TERM"]);
+    assert_eq!(ask(tcp_addr(&start)), Some((4, pid4)));
+    run.stop();
 }
 
 #[test]
@@ -392,6 +441,7 @@ fn restart_waits_for_the_new_generation_and_fails_when_it_does() {
             "{dir}/pid",
             "--status-file",
             "{dir}/status",
+            "--no-retry-failed-deploy",
         ],
         &[("WORKER_FAIL_GEN", "3")],
     );
@@ -399,9 +449,7 @@ fn restart_waits_for_the_new_generation_and_fails_when_it_does() {
     let pid = run.dir.path().join("pid");
     let status = run.dir.path().join("status");
     run.line("starting new worker");
-    while !status.exists() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_file(&status, |_| true);
     let args = [
         "--restart",
         "--pid-file",
@@ -519,6 +567,7 @@ fn envdir_is_read_for_every_generation_and_beats_the_command_line() {
     assert_eq!(run.started(2)["env"]["FOO"], "baz");
     // KILL_OLD_DELAY=0 from the envdir: no "sleeping 7 secs".
     run.wait_event("gen 1 exit", |e| e["event"] == "exit" && e["gen"] == 1);
+    run.line("killing old workers");
     assert!(!run.proc.stderr.text().contains("sleeping"));
     // A removed file removes the variable (Perl brings back "bar").
     std::fs::remove_file(envd.join("FOO")).unwrap();
@@ -549,12 +598,7 @@ fn log_file_takes_the_supervisor_and_worker_output_to_a_file_or_a_command() {
         let pid = run.started(1)["pid"].as_u64().unwrap();
         let run = run.stop();
         let path = run.dir.path().join("out.log");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut text = String::new();
-        while !text.contains("exiting") && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            text = std::fs::read_to_string(&path).unwrap_or_default();
-        }
+        let text = wait_file(&path, |t| t.contains("exiting"));
         assert!(
             text.contains(&format!("starting new worker {pid}")),
             "{spec}: {text}"
@@ -656,7 +700,7 @@ fn bad_input_is_one_line_and_exit_1() {
         (&["--port", "127.0.0.1:0"], "server program not specified"),
         (
             &["--daemonize", "--", "true"],
-            "--daemonize is not supported",
+            "--log-file option must be specified together with --daemonize",
         ),
         (
             &["--port", &busy, "--", "true"],

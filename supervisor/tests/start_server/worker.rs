@@ -3,24 +3,32 @@
 //! - `WORKER_FAIL_GEN`: exit 3 at once.
 //! - `WORKER_NO_READY_GEN`: never send READY=1 (but serve).
 //! - `WORKER_SLOW_GEN` + `WORKER_SLOW_MS`: wait that long before serving and READY=1.
-//! - `WORKER_CRASH_GEN`: exit 7 300 ms after READY=1.
+//! - `WORKER_HOLD_GEN`: wait for the test's go-ahead before serving and READY=1.
+//! - `WORKER_CRASH_GEN`: exit 7 at the test's go-ahead (sent once the
+//!   supervisor has accepted it).
 //! - `WORKER_IGNORE_STOP=1`: record stop signals but keep running.
 //! - `WORKER_GRACE_MS`: after a stop signal, keep running that long.
+//! - `WORKER_LINGER_GEN`: after a stop signal, keep running until the test's
+//!   go-ahead.
+//!
+//! The test's go-ahead is SIGWINCH ([`GO`]), which is not recorded.
 //!
 //! Events, one JSON object per line: `start` (env, cwd, fds), `ready`,
 //! `signal` (name), `exit`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::net::UnixDatagram;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use signal_hook::consts::*;
+use signal_hook::iterator::Signals;
+
+/// The test's go-ahead to a worker (see the module docs).
+pub const GO: libc::c_int = SIGWINCH;
 
 struct Log {
     path: PathBuf,
@@ -40,6 +48,39 @@ impl Log {
             .unwrap();
         file.write_all(format!("{extra}\n").as_bytes()).unwrap();
     }
+}
+
+fn name(signal: libc::c_int) -> &'static str {
+    match signal {
+        SIGTERM => "TERM",
+        SIGINT => "INT",
+        SIGQUIT => "QUIT",
+        SIGHUP => "HUP",
+        SIGUSR1 => "USR1",
+        _ => "USR2",
+    }
+}
+
+/// Waits for the test's go-ahead, recording any other signal.
+fn await_go(signals: &mut Signals, log: &Log) {
+    for signal in signals.forever() {
+        if signal == GO {
+            return;
+        }
+        log.record("signal", json!({ "name": name(signal) }));
+    }
+}
+
+/// Waits until `listener` has a connection (true) or `wake` is readable (false).
+fn accept_or_wake(listener: RawFd, wake: RawFd) -> bool {
+    let mut fds = [listener, wake].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY (test): a valid array of two pollfd structs.
+    while unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {}
+    fds[1].revents == 0
 }
 
 fn listed(var: &str, generation: u64) -> bool {
@@ -169,15 +210,18 @@ pub fn main(path: PathBuf) -> ! {
             "fds": described,
         }),
     );
-    let signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2]);
+    let signals = Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, GO]);
     let mut signals = signals.unwrap();
     if listed("WORKER_SLOW_GEN", generation) {
+        // A slow start-up: the behaviour under test.
         let ms: u64 = std::env::var("WORKER_SLOW_MS").unwrap().parse().unwrap();
         std::thread::sleep(Duration::from_millis(ms));
     }
-    // Serve on the first TCP stream listener.
-    let stop = Arc::new(AtomicBool::new(false));
+    if listed("WORKER_HOLD_GEN", generation) {
+        await_go(&mut signals, &log);
+    }
+    // Serve on the first TCP stream listener until told to stop (a byte on `stop`).
+    let (wake, mut stop) = UnixStream::pair().unwrap();
     let listener = std::env::var("SERVER_STARTER_PORT")
         .unwrap_or_default()
         .split(';')
@@ -187,22 +231,19 @@ pub fn main(path: PathBuf) -> ! {
             d["type"] == "stream" && d["listening"] == true && d["family"] != "unix"
         });
     let server = listener.map(|fd| {
-        let stop = stop.clone();
         let (generation, pid) = (generation, log.pid);
         // SAFETY (test): fd is one of the inherited listeners, used only here.
         let listener = unsafe { TcpListener::from_raw_fd(libc::dup(fd)) };
+        // Non-blocking: another generation may take a connection first.
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        conn.set_nonblocking(false).unwrap();
-                        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                        let mut buf = [0u8; 16];
-                        let _ = conn.read(&mut buf);
-                        let _ = conn.write_all(format!("{generation} {pid}\n").as_bytes());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            while accept_or_wake(listener.as_raw_fd(), wake.as_raw_fd()) {
+                if let Ok((mut conn, _)) = listener.accept() {
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let mut buf = [0u8; 16];
+                    let _ = conn.read(&mut buf);
+                    let _ = conn.write_all(format!("{generation} {pid}\n").as_bytes());
                 }
             }
         })
@@ -215,7 +256,7 @@ pub fn main(path: PathBuf) -> ! {
         }
     }
     if listed("WORKER_CRASH_GEN", generation) {
-        std::thread::sleep(Duration::from_millis(300));
+        await_go(&mut signals, &log);
         log.record("exit", json!({"code": 7}));
         std::process::exit(7);
     }
@@ -225,24 +266,24 @@ pub fn main(path: PathBuf) -> ! {
         .and_then(|g| g.parse().ok())
         .unwrap_or(0);
     for signal in signals.forever() {
-        let name = match signal {
-            SIGTERM => "TERM",
-            SIGINT => "INT",
-            SIGQUIT => "QUIT",
-            SIGHUP => "HUP",
-            SIGUSR1 => "USR1",
-            _ => "USR2",
-        };
+        if signal == GO {
+            continue;
+        }
+        let name = name(signal);
         log.record("signal", json!({ "name": name }));
         if name != "HUP" && name != "USR2" && !ignore {
             break;
         }
     }
     // Stop accepting, finish the connection in hand, then linger.
-    stop.store(true, Ordering::SeqCst);
+    stop.write_all(b"x").unwrap();
     if let Some(server) = server {
         server.join().unwrap();
     }
+    if listed("WORKER_LINGER_GEN", generation) {
+        await_go(&mut signals, &log);
+    }
+    // A drain of this length: the behaviour under test.
     std::thread::sleep(Duration::from_millis(grace));
     log.record("exit", json!({"code": 0}));
     std::process::exit(0);
