@@ -9,9 +9,16 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-#[derive(Default)]
 struct Counts {
+    /// What probe times are counted from.
+    epoch: Instant,
+    /// When the last probe arrived, in nanoseconds after `epoch` plus one
+    /// (0: none yet).
+    last_probe: AtomicU64,
+    /// The time between the last two probes, in nanoseconds (0: unknown).
+    probe_gap: AtomicU64,
     /// Requests that arrived, probes included.
     arrived: AtomicU64,
     /// Requests whose response has not finished.
@@ -21,6 +28,29 @@ struct Counts {
     /// Probes answered 503.
     probes_refused: AtomicU64,
     health_path: OnceLock<Option<String>>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            epoch: Instant::now(),
+            last_probe: AtomicU64::new(0),
+            probe_gap: AtomicU64::new(0),
+            arrived: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            probes: AtomicU64::new(0),
+            probes_refused: AtomicU64::new(0),
+            health_path: OnceLock::new(),
+        }
+    }
+}
+
+/// When health probes arrive: how long ago the last one did, and the time
+/// between the last two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probing {
+    pub(crate) since_last: Duration,
+    pub(crate) gap: Option<Duration>,
 }
 
 /// Counts a server's requests. Adapters call [`Requests::start`] for each
@@ -56,6 +86,13 @@ impl Requests {
         let probe = matches!(counts.health_path.get(), Some(Some(health)) if health == path);
         if probe {
             counts.probes.fetch_add(1, Ordering::Relaxed);
+            let now = nanos(counts.epoch.elapsed()) + 1;
+            let previous = counts.last_probe.swap(now, Ordering::Relaxed);
+            if previous != 0 {
+                counts
+                    .probe_gap
+                    .store(now.saturating_sub(previous), Ordering::Relaxed);
+            }
         }
         RequestGuard {
             counts: self.counts.clone(),
@@ -82,6 +119,22 @@ impl Requests {
     pub fn probes_refused(&self) -> u64 {
         self.counts.probes_refused.load(Ordering::Relaxed)
     }
+
+    /// When probes arrive, if one has.
+    pub(crate) fn probing(&self) -> Option<Probing> {
+        let counts = &self.counts;
+        let last = counts.last_probe.load(Ordering::Relaxed).checked_sub(1)?;
+        let gap = counts.probe_gap.load(Ordering::Relaxed);
+        let since_start = nanos(counts.epoch.elapsed());
+        Some(Probing {
+            since_last: Duration::from_nanos(since_start.saturating_sub(last)),
+            gap: (gap > 0).then(|| Duration::from_nanos(gap)),
+        })
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Keeps one request counted as in flight.
@@ -136,6 +189,21 @@ mod tests {
         drop((a, probe));
         assert_eq!(requests.in_flight(), 0);
         assert_eq!(requests.arrived(), 2);
+    }
+
+    #[test]
+    fn probe_times_are_kept() {
+        let requests = Requests::default();
+        requests.set_health_path(Some("/healthz".to_owned()));
+        assert_eq!(requests.probing(), None);
+        drop(requests.start("/healthz"));
+        let once = requests.probing().unwrap();
+        assert_eq!(once.gap, None, "one probe gives no gap");
+        std::thread::sleep(Duration::from_millis(2));
+        drop(requests.start("/healthz"));
+        let twice = requests.probing().unwrap();
+        assert!(twice.gap.unwrap() >= Duration::from_millis(2));
+        assert!(twice.since_last < twice.gap.unwrap() + Duration::from_secs(1));
     }
 
     #[test]

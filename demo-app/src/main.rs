@@ -7,6 +7,7 @@
 //! Exit codes: 0 graceful stop, 1 startup or serve error, 2 usage error,
 //! 3 stop forced by `shutdown_timeout`, 4 stop forced by a signal.
 
+mod metrics;
 mod routes;
 
 use std::path::PathBuf;
@@ -14,6 +15,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use handover::{Config, Droplet, Error, ErrorKind, Identity, Outcome};
+
+/// Where the demo answers health probes (`routes::router` mounts it there).
+const HEALTH_PATH: &str = "/healthz";
 
 /// A Vapor-style demo app served by a handover server factory.
 #[derive(Debug, Parser)]
@@ -52,6 +56,11 @@ fn config(args: &Args) -> Result<Config, Error> {
     }
     if let Some(port) = args.port {
         config.http.port = port;
+    }
+    // The demo serves its health route at /healthz: its requests are the
+    // probes the automatic lame duck counts.
+    if config.http.health_path.is_none() {
+        config.http.health_path = Some(HEALTH_PATH.to_owned());
     }
     Ok(config)
 }

@@ -27,7 +27,8 @@ fn json(body: String) -> Response {
 }
 
 /// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`
-/// (503 once the drain has started, so load balancers stop sending traffic).
+/// (503 once the drain has started, so load balancers stop sending traffic),
+/// `GET /metrics` (the drain's status, in the Prometheus text format).
 pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Result<Router, Error> {
     let whoami = serde_json::json!({
         "pid": identity.pid,
@@ -64,14 +65,9 @@ pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Res
             }
             r
         })?
-        .get("/healthz", move |_: Request| {
-            let draining = drain.is_draining();
-            async move {
-                if draining {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
-                } else {
-                    text(StatusCode::OK, "ok\n")
-                }
-            }
+        .get(crate::HEALTH_PATH, handover::health(drain.clone()))?
+        .get("/metrics", move |_: Request| {
+            let metrics = crate::metrics::metrics(&drain);
+            async move { metrics }
         })
 }

@@ -10,7 +10,7 @@ use futures_timer::Delay;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{quoted, Error, ErrorKind};
-use crate::requests::Requests;
+use crate::requests::{Probing, Requests};
 
 /// How long the lame duck lasts (`drain_delay`).
 ///
@@ -27,10 +27,10 @@ pub enum DrainDelay {
     /// Exactly this long (`"0s"`: no lame duck).
     Fixed(Duration),
     /// Until the load balancer has visibly stopped sending work: no request
-    /// but health probes for `drain_quiet`, and, once probes have been seen,
-    /// at least one probe answered 503; at most `drain_delay_max`. Skipped
-    /// when a supervisor holds every listener (its next generation takes the
-    /// work at once). The default.
+    /// but health probes for `drain_quiet`, and, while something probes the
+    /// health route at a steady pace, at least one probe answered 503; at
+    /// most `drain_delay_max`. Skipped when a supervisor holds every
+    /// listener (its next generation takes the work at once). The default.
     #[default]
     Auto,
 }
@@ -89,24 +89,29 @@ pub(crate) struct Auto {
 /// Why the automatic lame duck ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AutoEnd {
-    /// No request but probes for the quiet period, and probes (if any were
-    /// ever seen) answered 503 this many times.
+    /// No request but probes for the quiet period, and probes answered 503
+    /// this many times (0: nothing was probing).
     Quiet { refused: u64 },
-    /// The maximum passed first.
-    Max,
+    /// The maximum passed first, with requests still arriving.
+    Busy,
+    /// The maximum passed first while probes went on and none was answered 503.
+    Unanswered,
 }
 
 impl fmt::Display for AutoEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AutoEnd::Quiet { refused: 0 } => {
-                f.write_str("no request arrived for the quiet period (no health probe seen)")
+                f.write_str("no request arrived for the quiet period, and nothing probes health")
             }
             AutoEnd::Quiet { refused } => write!(
                 f,
                 "no request but health probes for the quiet period, {refused} probe(s) answered 503"
             ),
-            AutoEnd::Max => f.write_str("drain_delay_max reached while requests kept arriving"),
+            AutoEnd::Busy => f.write_str("drain_delay_max reached while requests kept arriving"),
+            AutoEnd::Unanswered => f.write_str(
+                "drain_delay_max reached; health probes kept arriving but none was answered 503",
+            ),
         }
     }
 }
@@ -116,19 +121,30 @@ impl fmt::Display for AutoEnd {
 struct Sample {
     /// Requests that were not probes, so far.
     work: u64,
-    /// Probes so far.
-    probes: u64,
     /// Probes answered 503 so far.
     refused: u64,
+    /// When probes arrive, if any has.
+    probing: Option<Probing>,
 }
 
 impl Sample {
     fn of(requests: &Requests) -> Sample {
-        let probes = requests.probes();
         Sample {
-            work: requests.arrived().saturating_sub(probes),
-            probes,
+            work: requests.arrived().saturating_sub(requests.probes()),
             refused: requests.probes_refused(),
+            probing: requests.probing(),
+        }
+    }
+
+    /// Whether something probes the health route at a steady pace now: two
+    /// probes or more, the last within twice the time between the last two.
+    fn probed(&self) -> bool {
+        match self.probing {
+            Some(Probing {
+                since_last,
+                gap: Some(gap),
+            }) => since_last <= gap.saturating_mul(2),
+            _ => false,
         }
     }
 }
@@ -161,14 +177,19 @@ impl Watch {
             self.quiet_since = now;
         }
         let refused = sample.refused - self.at_start.refused;
-        // Probes seen at all (before the drain too) mean a balancer checks
-        // health: it must have been told, by a 503, before the lame duck ends.
-        let told = sample.probes == 0 || refused > 0;
-        if told && now.saturating_duration_since(self.quiet_since) >= self.auto.quiet {
+        // Something that probes health at a steady pace (a balancer's
+        // checks) must have been told, by a 503, before the lame duck ends.
+        let told = refused > 0 || !sample.probed();
+        let quiet = now.saturating_duration_since(self.quiet_since) >= self.auto.quiet;
+        if told && quiet {
             return Some(AutoEnd::Quiet { refused });
         }
         if now.saturating_duration_since(self.start) >= self.auto.max {
-            return Some(AutoEnd::Max);
+            return Some(if quiet {
+                AutoEnd::Unanswered
+            } else {
+                AutoEnd::Busy
+            });
         }
         None
     }
@@ -192,11 +213,26 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn sample(work: u64, probes: u64, refused: u64) -> Sample {
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn sample(work: u64, refused: u64) -> Sample {
         Sample {
             work,
-            probes,
             refused,
+            probing: None,
+        }
+    }
+
+    /// A sample while probes arrive every `gap` ms, the last `since` ms ago.
+    fn probed(work: u64, refused: u64, since: u64, gap: u64) -> Sample {
+        Sample {
+            probing: Some(Probing {
+                since_last: ms(since),
+                gap: Some(ms(gap)),
+            }),
+            ..sample(work, refused)
         }
     }
 
@@ -211,44 +247,64 @@ mod tests {
 
     #[test]
     fn without_probes_quiet_is_enough() {
-        let (mut w, t0) = watch(sample(10, 0, 0));
+        let (mut w, t0) = watch(sample(10, 0));
+        assert_eq!(w.over(sample(11, 0), t0 + 100 * MS), None, "work arrived");
+        assert_eq!(w.over(sample(11, 0), t0 + 500 * MS), None, "quiet 400 ms");
         assert_eq!(
-            w.over(sample(11, 0, 0), t0 + 100 * MS),
-            None,
-            "work arrived"
-        );
-        assert_eq!(
-            w.over(sample(11, 0, 0), t0 + 500 * MS),
-            None,
-            "quiet 400 ms"
-        );
-        assert_eq!(
-            w.over(sample(11, 0, 0), t0 + 600 * MS),
+            w.over(sample(11, 0), t0 + 600 * MS),
             Some(AutoEnd::Quiet { refused: 0 })
         );
     }
 
     #[test]
-    fn with_probes_a_503_must_have_been_answered() {
-        let (mut w, t0) = watch(sample(10, 3, 0));
-        // Quiet, but no probe has been answered 503 since the drain began.
-        assert_eq!(w.over(sample(10, 4, 0), t0 + 900 * MS), None);
+    fn while_something_probes_a_503_must_have_been_answered() {
+        let (mut w, t0) = watch(probed(10, 0, 50, 200));
+        // Quiet, but the balancer probing every 200 ms has not had its 503.
+        assert_eq!(w.over(probed(10, 0, 100, 200), t0 + 900 * MS), None);
         assert_eq!(
-            w.over(sample(10, 5, 1), t0 + 1000 * MS),
+            w.over(probed(10, 1, 10, 200), t0 + 1000 * MS),
             Some(AutoEnd::Quiet { refused: 1 })
         );
     }
 
     #[test]
-    fn work_that_keeps_coming_ends_at_the_maximum() {
-        let (mut w, t0) = watch(sample(0, 0, 0));
+    fn probes_that_stopped_or_came_once_do_not_hold_it() {
+        // A single probe (someone ran curl once): no steady pace.
+        let once = Sample {
+            probing: Some(Probing {
+                since_last: ms(30_000),
+                gap: None,
+            }),
+            ..sample(0, 0)
+        };
+        let (mut w, t0) = watch(once);
+        assert_eq!(
+            w.over(once, t0 + 600 * MS),
+            Some(AutoEnd::Quiet { refused: 0 })
+        );
+        // Probes every 200 ms that stopped 500 ms ago.
+        let (mut w, t0) = watch(probed(0, 0, 500, 200));
+        assert_eq!(
+            w.over(probed(0, 0, 1100, 200), t0 + 600 * MS),
+            Some(AutoEnd::Quiet { refused: 0 })
+        );
+    }
+
+    #[test]
+    fn the_maximum_ends_it_and_says_why() {
+        let (mut w, t0) = watch(sample(0, 0));
         for i in 1..100 {
-            let end = w.over(sample(i, 0, 0), t0 + i as u32 * 100 * MS);
+            let end = w.over(sample(i, 0), t0 + i as u32 * 100 * MS);
             assert_eq!(end, None, "not before 10 s");
         }
         assert_eq!(
-            w.over(sample(100, 0, 0), t0 + 10_000 * MS),
-            Some(AutoEnd::Max)
+            w.over(sample(100, 0), t0 + 10_000 * MS),
+            Some(AutoEnd::Busy)
+        );
+        let (mut w, t0) = watch(probed(0, 0, 10, 200));
+        assert_eq!(
+            w.over(probed(0, 0, 10, 200), t0 + 10_000 * MS),
+            Some(AutoEnd::Unanswered)
         );
     }
 

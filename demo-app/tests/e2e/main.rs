@@ -9,6 +9,7 @@
 use handover_test_support as support;
 
 mod bad_input;
+mod balancer;
 mod hostile_env;
 mod servers;
 

@@ -32,6 +32,16 @@ fn every_route_on_every_server_and_whoami_names_it() {
             (200, &b"ping \x00\xff"[..])
         );
         assert_eq!(get(addr, "/healthz").unwrap().text(), "ok\n");
+        let metrics = get(addr, "/metrics").unwrap();
+        assert_eq!(metrics.status, 200);
+        let metrics = metrics.text();
+        for line in [
+            "handover_phase{phase=\"serving\"} 1",
+            "handover_health_probes_total 1",
+            "handover_requests_in_flight 1",
+        ] {
+            assert!(metrics.contains(line), "{line} in\n{metrics}");
+        }
         assert_eq!(get(addr, "/missing").unwrap().status, 404);
         assert_eq!(get(addr, "/sleep?ms=20").unwrap().text(), "slept 20 ms\n");
         assert_eq!(get(addr, "/sleep?ms=abc").unwrap().status, 400);
