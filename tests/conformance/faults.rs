@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::app::in_flight;
 use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
-use crate::zero_failure::{supervised, Load};
+use crate::zero_failure::{supervised, supervised_with, Load};
 use crate::Adapter;
 
 /// Replaces the file at `path` in one step (a rename), so that a generation
@@ -37,9 +37,18 @@ enum Failure {
 fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failure) {
     let flags = tempfile::tempdir().unwrap();
     let panic_flag = flags.path().join("panic");
-    let (mut sup, dir) = supervised(
+    // Perl's start_server takes a generation that is still alive after
+    // `--interval` for a good one. On a loaded machine a failing start (a
+    // panic printing its backtrace) can take longer than the default 1 s;
+    // ours waits for READY=1 instead, so the interval does not matter to it.
+    let options: &[&str] = match starter {
+        Starter::Perl => &["--interval", "5"],
+        Starter::Ours => &[],
+    };
+    let (mut sup, dir) = supervised_with(
         adapter,
         starter,
+        options,
         "shutdown_timeout = \"30s\"",
         &[(crate::app::PANIC_IF, &panic_flag)],
     );

@@ -21,13 +21,24 @@ pub(crate) fn supervised(
     http_extra: &str,
     env: &[(&str, &Path)],
 ) -> (Supervised, tempfile::TempDir) {
+    supervised_with(adapter, starter, &[], http_extra, env)
+}
+
+/// Like [`supervised`], with extra supervisor `options`.
+pub(crate) fn supervised_with(
+    adapter: &Adapter,
+    starter: Starter,
+    options: &[&str],
+    http_extra: &str,
+    env: &[(&str, &Path)],
+) -> (Supervised, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = adapter.config(dir.path(), http_extra);
     let mut app = adapter.with_config(&config);
     for (key, value) in env {
         app.env(key, value);
     }
-    (Supervised::start(starter, &app), dir)
+    (Supervised::start_with(starter, options, &app), dir)
 }
 
 pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: Starter) {
