@@ -61,14 +61,21 @@
 //! `responder`, `router`, `signal`, `drain`; `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 
+mod abort;
+mod app;
 mod body;
 mod drain;
 mod droplet;
+mod environment;
 mod error;
 mod identity;
+mod input;
 mod listener;
+pub mod middleware;
 mod readiness;
+mod resource;
 mod responder;
+mod response;
 mod router;
 mod server;
 mod settings;
@@ -76,12 +83,16 @@ mod shutdown;
 mod signal;
 mod tls;
 
+pub use abort::Abort;
 pub use body::Body;
 pub use droplet::Droplet;
 pub use error::{BoxError, Error, ErrorKind};
 pub use identity::Identity;
-pub use responder::{status, text, Request, Responder, Response};
-pub use router::{RequestExt, Router};
+pub use input::RequestExt;
+pub use resource::Resource;
+pub use responder::{status, text, Request, Responder, Response, ResponseFuture};
+pub use response::{Json, Redirect, ResponseRepresentable};
+pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
 pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
 
@@ -92,7 +103,10 @@ pub use http;
 pub mod config {
     //! The sections of a [`Config`](crate::Config) and the types of their values.
 
+    pub use crate::app::AppConfig;
+    pub use crate::environment::Environment;
     pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
+    pub use crate::middleware::cors::{AllowedOrigin, CorsConfig};
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};
@@ -109,8 +123,9 @@ pub mod adapter {
     //! `docs/writing-an-adapter.md`.
 
     pub use crate::drain::{ConnectionGuard, ConnectionKind, Connections, DrainHooks, HookFuture};
+    pub use crate::input::PeerAddr;
     pub use crate::listener::{ListenSocket, Listener, Origin};
-    pub use crate::responder::{ResponseFuture, SharedResponder};
+    pub use crate::responder::SharedResponder;
     pub use crate::server::{ServeContext, Server, ServerFactory};
     pub use crate::tls::tls_config;
 

@@ -1,19 +1,41 @@
-//! A small router: method + path (with `{param}` and `{*rest}` segments) to a
-//! responder. The router is itself a [`Responder`].
+//! The router: method + path to responders, with Vapor's route builder
+//! (groups, middleware per group, resources, collections). The router is
+//! itself a [`Responder`].
 //!
 //! ```
-//! use handover::{Body, Request, RequestExt, Response, Router};
-//! let router = Router::new()
-//!     .get("/", |_req: Request| async { Response::new(Body::from("home")) })?
-//!     .get("/users/{id}", |req: Request| async move {
-//!         let id = req.param("id").unwrap_or("");
-//!         Response::new(Body::from(format!("user {id}")))
-//!     })?;
-//! # Ok::<(), handover::Error>(())
+//! use handover::{Json, Request, RequestExt, Router, Abort};
+//! let router = Router::build(|r| {
+//!     r.get("hello", |_: Request| async { Json(serde_json::json!({"hello": "world"})) });
+//!     r.group("v1", |v1| {
+//!         v1.get("users/:id", |req: Request| async move {
+//!             let id: u64 = req.parameter("id")?; // 404 when not a number
+//!             Ok::<_, Abort>(format!("user {id}"))
+//!         });
+//!     });
+//! });
+//! assert!(router.check().is_ok());
+//! let listed: Vec<(&str, &str)> = router.routes().collect();
+//! assert_eq!(listed, [("GET", "/hello"), ("GET", "/v1/users/{id}")]);
 //! ```
 //!
-//! No match gives 404; a path that exists under other methods gives 405 with
-//! `Allow`. `HEAD` falls back to the `GET` route (the server drops the body).
+//! Paths are written `"users/:id"` (Vapor) or `"/users/{id}"`; a last
+//! segment `*` (or `{*name}`) takes the rest of the path, read as
+//! `req.param("path")` for `*`. Static segments win over parameters, which
+//! win over catch-alls. A trailing slash and empty segments are ignored, on
+//! routes and on requests.
+//!
+//! Answers the router gives itself: `HEAD` falls back to the `GET` route
+//! (the server drops the body); `OPTIONS` on a path that has routes under
+//! other methods answers 200 with `Allow`; another method on such a path
+//! answers 405 with `Allow`; anything else is 404 (which the `file`
+//! middleware may answer from the public directory). 404 and 405 are made
+//! from an [`Abort`](crate::Abort), so the `error` middleware renders them.
+//!
+//! Two ways to add routes: [`Router::build`] collects routes with a
+//! [`RouteBuilder`] and reports conflicts once, from
+//! [`Router::check`] (which [`Droplet::run`](crate::Droplet::run) calls
+//! before serving); the chained [`Router::get`] and friends check each route
+//! at once and return the conflict as an error.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,47 +43,30 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Method, StatusCode};
 
+use crate::abort::{route_missing_response, Abort};
 use crate::error::{Error, ErrorKind};
-use crate::responder::{status, text, Request, Responder, ResponseFuture, SharedResponder};
+use crate::input::Params;
+use crate::middleware::{wrap, Middleware, SharedMiddleware};
+use crate::resource::Resource;
+use crate::responder::{Request, Responder, ResponseFuture, SharedResponder};
 
-/// Path parameters of the matched route, stored in the request's extensions
-/// when the route has any; read them with [`RequestExt::param`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What the router adds to a request.
-pub trait RequestExt {
-    /// The value of path parameter `name` (`{name}` or `{*name}` in the
-    /// route), if the matched route has it.
-    fn param(&self, name: &str) -> Option<&str>;
-}
-
-impl<B> RequestExt for http::Request<B> {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.extensions().get::<Params>()?.get(name)
-    }
-}
+/// The key of routes that take any method.
+const ANY: &str = "*";
 
 /// Method + path routing to responders.
 #[derive(Default)]
 pub struct Router {
     // BTreeMap keeps the `Allow` header in a stable order.
     routes: BTreeMap<String, matchit::Router<SharedResponder>>,
+    listing: Vec<(String, String)>,
+    conflicts: Vec<String>,
 }
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Router")
-            .field("methods", &self.routes.keys().collect::<Vec<_>>())
+            .field("routes", &self.listing)
+            .field("conflicts", &self.conflicts)
             .finish()
     }
 }
@@ -72,7 +77,24 @@ impl Router {
         Router::default()
     }
 
-    /// Adds `responder` for `method` and `path`.
+    /// A router with the routes `build` adds. Conflicts are kept and reported
+    /// once by [`Router::check`].
+    pub fn build(build: impl FnOnce(&mut RouteBuilder<'_>)) -> Router {
+        let mut router = Router::new();
+        build(&mut router.builder());
+        router
+    }
+
+    /// A builder adding routes to this router (prefix `/`, no middleware).
+    pub fn builder(&mut self) -> RouteBuilder<'_> {
+        RouteBuilder {
+            router: self,
+            prefix: String::new(),
+            middleware: Vec::new(),
+        }
+    }
+
+    /// Adds `responder` for `method` and `path`, checking the route at once.
     ///
     /// # Errors
     /// [`ErrorKind::Route`] naming the route when the path is malformed or
@@ -83,14 +105,14 @@ impl Router {
         path: &str,
         responder: impl Responder,
     ) -> Result<Router, Error> {
-        let table = self.routes.entry(method.as_str().to_owned()).or_default();
-        table
-            .insert(path, Arc::new(responder))
-            .map_err(|e| Error::new(ErrorKind::Route, format!("route {method} {path}: {e}")))?;
-        Ok(self)
+        let path = join("", path);
+        match self.insert(method.as_str(), path, Arc::new(responder)) {
+            Ok(()) => Ok(self),
+            Err(e) => Err(Error::new(ErrorKind::Route, e)),
+        }
     }
 
-    /// Adds a `GET` route.
+    /// Adds a `GET` route, checking it at once.
     ///
     /// # Errors
     /// As [`Router::route`].
@@ -98,7 +120,7 @@ impl Router {
         self.route(Method::GET, path, responder)
     }
 
-    /// Adds a `POST` route.
+    /// Adds a `POST` route, checking it at once.
     ///
     /// # Errors
     /// As [`Router::route`].
@@ -106,7 +128,7 @@ impl Router {
         self.route(Method::POST, path, responder)
     }
 
-    /// Adds a `PUT` route.
+    /// Adds a `PUT` route, checking it at once.
     ///
     /// # Errors
     /// As [`Router::route`].
@@ -114,12 +136,50 @@ impl Router {
         self.route(Method::PUT, path, responder)
     }
 
-    /// Adds a `DELETE` route.
+    /// Adds a `DELETE` route, checking it at once.
     ///
     /// # Errors
     /// As [`Router::route`].
     pub fn delete(self, path: &str, responder: impl Responder) -> Result<Router, Error> {
         self.route(Method::DELETE, path, responder)
+    }
+
+    /// Every route, as (method, path) in the order added; `*` is any method
+    /// (what `api-template --routes` prints, like `vapor run routes`).
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.listing.iter().map(|(m, p)| (m.as_str(), p.as_str()))
+    }
+
+    /// The conflicts and malformed paths met while building, all in one error.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Route`] naming each bad route, `; `-separated.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.conflicts.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Route,
+            format!(
+                "{} bad route(s): {}",
+                self.conflicts.len(),
+                self.conflicts.join("; ")
+            ),
+        ))
+    }
+
+    fn insert(
+        &mut self,
+        method: &str,
+        path: String,
+        responder: SharedResponder,
+    ) -> Result<(), String> {
+        let table = self.routes.entry(method.to_owned()).or_default();
+        table
+            .insert(path.clone(), responder)
+            .map_err(|e| format!("route {method} {path}: {e}"))?;
+        self.listing.push((method.to_owned(), path));
+        Ok(())
     }
 
     fn lookup(&self, method: &str, path: &str) -> Option<(SharedResponder, Params)> {
@@ -128,46 +188,241 @@ impl Router {
         let params = found
             .params
             .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .map(|(k, v)| {
+                let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                (k.to_owned(), v.into_owned())
+            })
             .collect();
         Some((found.value.clone(), Params(params)))
     }
+
+    fn find(&self, method: &Method, path: &str) -> Option<(SharedResponder, Params)> {
+        self.lookup(method.as_str(), path)
+            .or_else(|| {
+                (method == Method::HEAD)
+                    .then(|| self.lookup(Method::GET.as_str(), path))
+                    .flatten()
+            })
+            .or_else(|| self.lookup(ANY, path))
+    }
+
+    /// The answer when no route takes the method: 200 with `Allow` for
+    /// `OPTIONS`, 405 with `Allow`, or 404.
+    fn unrouted(&self, method: &Method, path: &str) -> crate::responder::Response {
+        let mut allowed: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|(m, table)| m.as_str() != ANY && table.at(path).is_ok())
+            .map(|(m, _)| m.as_str())
+            .collect();
+        if allowed.is_empty() {
+            return route_missing_response();
+        }
+        if allowed.contains(&"GET") && !allowed.contains(&"HEAD") {
+            allowed.push("HEAD");
+        }
+        if !allowed.contains(&"OPTIONS") {
+            allowed.push("OPTIONS");
+        }
+        allowed.sort_unstable();
+        let allow = HeaderValue::from_str(&allowed.join(", ")).ok();
+        let mut response = if method == Method::OPTIONS {
+            crate::responder::status(StatusCode::OK)
+        } else {
+            Abort::new(StatusCode::METHOD_NOT_ALLOWED).into_response()
+        };
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        response
+    }
+}
+
+/// Whether a request path needs a trailing slash or empty segments removed.
+fn untidy(path: &str) -> bool {
+    path.len() > 1 && (path.ends_with('/') || path.contains("//"))
 }
 
 impl Responder for Router {
     fn respond(&self, mut request: Request) -> ResponseFuture {
-        let path = request.uri().path();
-        let method = request.method();
-        let found = self.lookup(method.as_str(), path).or_else(|| {
-            (method == Method::HEAD)
-                .then(|| self.lookup(Method::GET.as_str(), path))
-                .flatten()
-        });
-        if let Some((responder, params)) = found {
+        let tidied;
+        let mut path = request.uri().path();
+        if untidy(path) {
+            tidied = join("", path);
+            path = &tidied;
+        }
+        if let Some((responder, params)) = self.find(request.method(), path) {
             // Routes without parameters leave the extensions alone (no allocation).
             if !params.0.is_empty() {
                 request.extensions_mut().insert(params);
             }
             return responder.respond(request);
         }
-        let path = request.uri().path();
-        let allowed: Vec<&str> = self
-            .routes
-            .iter()
-            .filter(|(_, table)| table.at(path).is_ok())
-            .map(|(m, _)| m.as_str())
-            .collect();
-        let response = if allowed.is_empty() {
-            text(StatusCode::NOT_FOUND, "Not Found\n")
-        } else {
-            let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
-            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
-                r.headers_mut().insert(header::ALLOW, v);
-            }
-            r
-        };
+        let response = self.unrouted(request.method(), path);
         Box::pin(std::future::ready(response))
     }
+
+    fn check(&self) -> Result<(), Error> {
+        Router::check(self)
+    }
+}
+
+/// `prefix` and `path` as one route path: `/`-separated, no empty segments,
+/// Vapor's `:name` as `{name}` and a last `*` as `{*path}`.
+pub(crate) fn join(prefix: &str, path: &str) -> String {
+    let mut out = String::new();
+    for segment in prefix.split('/').chain(path.split('/')) {
+        if segment.is_empty() {
+            continue;
+        }
+        out.push('/');
+        match segment.strip_prefix(':') {
+            Some(name) if !name.is_empty() => {
+                out.push('{');
+                out.push_str(name);
+                out.push('}');
+            }
+            _ if segment == "*" => out.push_str("{*path}"),
+            _ => out.push_str(segment),
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Adds routes to a [`Router`] under a path prefix and with middleware
+/// (Vapor's `RouteBuilder`). Get one from [`Router::build`],
+/// [`Router::builder`], or from a group.
+pub struct RouteBuilder<'r> {
+    router: &'r mut Router,
+    prefix: String,
+    middleware: Vec<SharedMiddleware>,
+}
+
+impl fmt::Debug for RouteBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteBuilder")
+            .field("prefix", &self.prefix)
+            .field("middleware", &self.middleware.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteBuilder<'_> {
+    /// Adds `responder` for `method` and `path` (under this builder's prefix,
+    /// behind its middleware). A conflict is kept for [`Router::check`].
+    pub fn add(&mut self, method: Method, path: &str, responder: impl Responder) -> &mut Self {
+        self.add_shared(method.as_str(), path, Arc::new(responder));
+        self
+    }
+
+    pub(crate) fn add_shared(&mut self, method: &str, path: &str, responder: SharedResponder) {
+        let full = join(&self.prefix, path);
+        let responder = wrap(&self.middleware, responder);
+        if let Err(e) = self.router.insert(method, full, responder) {
+            self.router.conflicts.push(e);
+        }
+    }
+
+    /// Adds a `GET` route (also answering `HEAD`).
+    pub fn get(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::GET, path, responder)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::POST, path, responder)
+    }
+
+    /// Adds a `PUT` route.
+    pub fn put(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::PUT, path, responder)
+    }
+
+    /// Adds a `PATCH` route.
+    pub fn patch(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::PATCH, path, responder)
+    }
+
+    /// Adds a `DELETE` route.
+    pub fn delete(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::DELETE, path, responder)
+    }
+
+    /// Adds an `OPTIONS` route (instead of the router's automatic answer).
+    pub fn options(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add(Method::OPTIONS, path, responder)
+    }
+
+    /// Adds a route for every method (Vapor's `all`); a route for the
+    /// request's own method on the same path wins.
+    pub fn any(&mut self, path: &str, responder: impl Responder) -> &mut Self {
+        self.add_shared(ANY, path, Arc::new(responder));
+        self
+    }
+
+    /// A builder for routes under `path` (Vapor's `grouped("v1")`).
+    pub fn grouped(&mut self, path: &str) -> RouteBuilder<'_> {
+        RouteBuilder {
+            prefix: join(&self.prefix, path),
+            middleware: self.middleware.clone(),
+            router: self.router,
+        }
+    }
+
+    /// A builder whose routes run behind `middleware` too, inside this
+    /// builder's own (Vapor's `grouped(middleware)`).
+    pub fn grouped_with(&mut self, middleware: impl Middleware) -> RouteBuilder<'_> {
+        let mut list = self.middleware.clone();
+        list.push(Arc::new(middleware));
+        RouteBuilder {
+            prefix: self.prefix.clone(),
+            middleware: list,
+            router: self.router,
+        }
+    }
+
+    /// Adds the routes `build` adds under `path` (Vapor's `group("v1") { }`).
+    pub fn group(&mut self, path: &str, build: impl FnOnce(&mut RouteBuilder<'_>)) -> &mut Self {
+        build(&mut self.grouped(path));
+        self
+    }
+
+    /// Adds the routes `build` adds behind `middleware`, which wraps those
+    /// routes only (Vapor's `group(middleware) { }`).
+    pub fn group_with(
+        &mut self,
+        middleware: impl Middleware,
+        build: impl FnOnce(&mut RouteBuilder<'_>),
+    ) -> &mut Self {
+        build(&mut self.grouped_with(middleware));
+        self
+    }
+
+    /// Adds a resource's routes under `path` (Vapor's `resource("posts", ...)`);
+    /// see [`Resource`].
+    pub fn resource<C, I>(&mut self, path: &str, resource: Resource<C, I>) -> &mut Self
+    where
+        C: Send + Sync + 'static,
+        I: std::str::FromStr + Send + 'static,
+    {
+        resource.register(path, self);
+        self
+    }
+
+    /// Adds the routes of `collection` (Vapor's `collection(_:)`).
+    pub fn collection(&mut self, collection: &impl RouteCollection) -> &mut Self {
+        collection.build(self);
+        self
+    }
+}
+
+/// A set of routes added together (Vapor's `RouteCollection`).
+pub trait RouteCollection {
+    /// Adds the routes to `routes`.
+    fn build(&self, routes: &mut RouteBuilder<'_>);
 }
 
 #[cfg(test)]
@@ -175,6 +430,8 @@ mod tests {
     use super::*;
     use crate::body::Body;
     use crate::drain::block_on;
+    use crate::input::RequestExt;
+    use crate::middleware::{from_fn, Next};
     use crate::responder::Response;
 
     fn call(r: &Router, method: Method, uri: &str) -> Response {
@@ -214,6 +471,8 @@ mod tests {
             .unwrap()
     }
 
+    const NOT_FOUND: &str = r#"{"error":true,"reason":"Not Found"}"#;
+
     #[test]
     fn routes_by_method_and_path() {
         let r = router();
@@ -221,11 +480,14 @@ mod tests {
             (Method::GET, "/", 200, "root"),
             (Method::GET, "/?x=1", 200, "root"),
             (Method::GET, "/users/42", 200, "user 42"),
+            (Method::GET, "/users/42/", 200, "user 42"),
+            (Method::GET, "//users//42", 200, "user 42"),
+            (Method::GET, "/users/a%20b", 200, "user a b"),
             (Method::POST, "/users/42", 200, "posted"),
             (Method::HEAD, "/users/7", 200, "user 7"),
             (Method::GET, "/files/a/b.txt", 200, "a/b.txt"),
-            (Method::GET, "/nope", 404, "Not Found\n"),
-            (Method::GET, "/users", 404, "Not Found\n"),
+            (Method::GET, "/nope", 404, NOT_FOUND),
+            (Method::GET, "/users", 404, NOT_FOUND),
         ];
         for (m, uri, code, want) in cases {
             let resp = call(&r, m.clone(), uri);
@@ -235,21 +497,137 @@ mod tests {
     }
 
     #[test]
-    fn wrong_method_is_405_with_allow() {
+    fn wrong_method_is_405_and_options_200_with_allow() {
         let resp = call(&router(), Method::DELETE, "/users/1");
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(resp.headers()[header::ALLOW], "GET, POST");
+        assert_eq!(resp.headers()[header::ALLOW], "GET, HEAD, OPTIONS, POST");
+        let resp = call(&router(), Method::OPTIONS, "/users/1");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::ALLOW], "GET, HEAD, OPTIONS, POST");
+        assert_eq!(body(resp), "");
+        let resp = call(&router(), Method::OPTIONS, "/nowhere");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert!(crate::abort::route_missing(&resp));
     }
 
     #[test]
-    fn conflicting_routes_are_errors() {
+    fn conflicting_routes_are_errors_at_once_in_the_chained_form() {
         let ok = |_r: Request| async { Response::new(Body::empty()) };
         let e = Router::new()
             .get("/a", ok)
             .unwrap()
-            .get("/a", ok)
+            .get("/a/", ok)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Route);
         assert!(e.to_string().starts_with("route GET /a: "), "{e}");
+    }
+
+    #[test]
+    fn the_builder_collects_conflicts_for_check() {
+        let ok = |_r: Request| async { "" };
+        let r = Router::build(|r| {
+            r.get("a", ok);
+            r.get("/a", ok);
+            r.get("b/:x", ok);
+            r.get("b/:y", ok);
+            r.post("a", ok);
+        });
+        let e = r.check().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Route);
+        let text = e.to_string();
+        assert!(text.starts_with("2 bad route(s): route GET /a: "), "{text}");
+        assert!(text.contains("; route GET /b/{y}: "), "{text}");
+        assert_eq!(
+            r.routes().collect::<Vec<_>>(),
+            [("GET", "/a"), ("GET", "/b/{x}"), ("POST", "/a")]
+        );
+        assert!(Router::new().check().is_ok());
+    }
+
+    #[test]
+    fn paths_in_vapor_and_matchit_syntax() {
+        let cases = [
+            ("", "", "/"),
+            ("", "hello", "/hello"),
+            ("v1", "/users/:id/", "/v1/users/{id}"),
+            ("/v1/", "files/*", "/v1/files/{*path}"),
+            ("", "a//{b}", "/a/{b}"),
+        ];
+        for (prefix, path, want) in cases {
+            assert_eq!(join(prefix, path), want, "{prefix:?} {path:?}");
+        }
+    }
+
+    fn tag(name: &'static str) -> impl Middleware {
+        from_fn(move |req: Request, next: Next| async move {
+            let mut resp = next.respond(req).await;
+            resp.headers_mut()
+                .append("x-mw", HeaderValue::from_static(name));
+            resp
+        })
+    }
+
+    fn tags(r: &Response) -> Vec<&str> {
+        r.headers()
+            .get_all("x-mw")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn groups_scope_prefixes_and_middleware() {
+        let ok = |_r: Request| async { "ok" };
+        let r = Router::build(|r| {
+            r.get("open", ok);
+            r.group("v1", |v1| {
+                v1.get("open", ok);
+                v1.group_with(tag("auth"), |auth| {
+                    auth.get("me", ok);
+                    auth.group_with(tag("inner"), |inner| {
+                        inner.patch("deep", ok);
+                    });
+                });
+                v1.grouped_with(tag("other")).options("x", ok);
+            });
+            r.grouped("v2").grouped("x").any("all", ok);
+        });
+        r.check().unwrap();
+        assert!(tags(&call(&r, Method::GET, "/open")).is_empty());
+        assert!(tags(&call(&r, Method::GET, "/v1/open")).is_empty());
+        assert_eq!(tags(&call(&r, Method::GET, "/v1/me")), ["auth"]);
+        // Inner middleware runs inside outer: its header is added first.
+        assert_eq!(
+            tags(&call(&r, Method::PATCH, "/v1/deep")),
+            ["inner", "auth"]
+        );
+        assert_eq!(tags(&call(&r, Method::OPTIONS, "/v1/x")), ["other"]);
+        for m in [Method::GET, Method::POST, Method::DELETE, Method::PATCH] {
+            assert_eq!(call(&r, m, "/v2/x/all").status(), StatusCode::OK);
+        }
+        assert_eq!(call(&r, Method::GET, "/me").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn a_panicking_handler_is_500() {
+        let r = Router::build(|r| {
+            r.get("boom", |_: Request| async {
+                if true {
+                    panic!("boom");
+                }
+                "never"
+            });
+            r.get("now", |_: Request| -> std::future::Ready<&'static str> {
+                panic!("at once")
+            });
+        });
+        for uri in ["/boom", "/now"] {
+            let resp = call(&r, Method::GET, uri);
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+            assert_eq!(
+                body(resp),
+                r#"{"error":true,"reason":"Internal Server Error"}"#
+            );
+        }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The file format is TOML. The top-level `server` key names the server factory
 //! (Vapor's `"server": "engine"` in `droplet.json`); `[http]` holds what every
-//! server needs (Vapor's `server.json`); `[listen]` says where sockets come from.
+//! server needs (Vapor's `server.json`); `[listen]` says where sockets come from;
+//! `[app]` configures the app layer (Vapor's `droplet.json` middleware list).
 //! Each section's types live with their concept (`[listen]` with the
 //! listeners, `security_layer` with TLS, `repeat_signal` with the signals);
 //! this module only reads them.
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::app::AppConfig;
 use crate::drain::DrainPlan;
 use crate::error::{Error, ErrorKind};
 use crate::listener::ListenConfig;
@@ -48,6 +50,9 @@ pub struct Config {
     pub http: ServerConfig,
     /// Where listening sockets come from.
     pub listen: ListenConfig,
+    /// The app layer: environment, app-wide middleware, public directory,
+    /// CORS (`[app]`; its type lives with the middleware it configures).
+    pub app: AppConfig,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             server: "actix".to_owned(),
             http: ServerConfig::default(),
             listen: ListenConfig::default(),
+            app: AppConfig::default(),
         }
     }
 }
