@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -60,26 +61,34 @@ fn serve_error(what: &str, e: io::Error) -> Error {
 /// A listening socket the accept loop can poll.
 trait Acceptor: Send + Sync + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>>;
+    /// A connection and, for TCP, its peer's address.
+    fn poll_accept(&self, cx: &mut Context<'_>)
+        -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>>;
 }
 
 impl Acceptor for TcpListener {
     type Io = tokio::net::TcpStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        TcpListener::poll_accept(self, cx).map_ok(|(stream, _)| {
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>> {
+        TcpListener::poll_accept(self, cx).map_ok(|(stream, peer)| {
             // Responses are written whole; do not wait to coalesce them.
             if let Err(e) = stream.set_nodelay(true) {
                 log::debug!("hyper: TCP_NODELAY: {e}");
             }
-            stream
+            (stream, Some(peer))
         })
     }
 }
 
 impl Acceptor for UnixListener {
     type Io = tokio::net::UnixStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        UnixListener::poll_accept(self, cx).map_ok(|(stream, _)| stream)
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>> {
+        UnixListener::poll_accept(self, cx).map_ok(|(stream, _)| (stream, None))
     }
 }
 
@@ -108,6 +117,10 @@ struct Shared<S> {
     head: Duration,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Option<Duration>,
+    /// Whether requests carry their connection's peer address.
+    record_peer: bool,
+    /// The connection's peer (set per connection; TCP only).
+    peer: Option<SocketAddr>,
 }
 
 /// Resolves once `flag` is set (never, if its sender is gone without setting it).
@@ -172,6 +185,7 @@ where
         mut close_idle,
         idle,
         head,
+        peer,
         ..
     } = shared;
     let progress = Progress::new();
@@ -180,6 +194,7 @@ where
         inner: service,
         connections,
         progress: progress.clone(),
+        peer,
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
     let mut conn = pin!(builder.serve_connection(io, service));
@@ -234,10 +249,12 @@ async fn accept_loop<A, S>(
             accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
         };
         match accepted {
-            Ok(io) => {
+            Ok((io, peer)) => {
                 // Counted from the accept on, before the task first runs.
                 let counted = shared.connections.open();
-                tokio::spawn(connection(io, shared.clone(), counted));
+                let mut shared = shared.clone();
+                shared.peer = peer.filter(|_| shared.record_peer);
+                tokio::spawn(connection(io, shared, counted));
             }
             Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
             Err(e) => {
@@ -329,6 +346,8 @@ async fn serve<S: ServiceSource>(
         head: config.request_timeout,
         tls,
         handshake_timeout: config.handshake_timeout(),
+        record_peer: ctx.records_peer_addr(),
+        peer: None,
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);

@@ -80,6 +80,8 @@ pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
     pub(crate) connections: Connections,
     pub(crate) progress: Arc<Progress>,
+    /// The connection's peer, given to each request as `PeerAddr`.
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
@@ -87,7 +89,12 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
     type Error = BoxError;
     type Future = Closing<S::Future>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(handover::adapter::PeerAddr(peer));
+        }
         Closing {
             serving: Some(self.progress.serving()),
             inner: self.inner.call(request),
