@@ -133,6 +133,11 @@ pub mod adapter {
     pub use rustls;
 }
 
+/// The Rust snippets of `docs/porting-from-vapor.md`, compiled as doctests.
+#[doc = include_str!("../docs/porting-from-vapor.md")]
+#[cfg(doctest)]
+pub struct PortingGuideDoctests;
+
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {

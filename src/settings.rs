@@ -146,7 +146,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Host to bind when no supervisor passes sockets (default `127.0.0.1`).
+    /// Host to bind when no supervisor passes sockets (default `127.0.0.1`;
+    /// also read as `host`, the key Vapor's templates wrote).
+    #[serde(alias = "host")]
     pub hostname: String,
     /// Port to bind when no supervisor passes sockets (default 8080).
     pub port: u16,
@@ -288,6 +290,11 @@ unix_mode = 0o660
     fn bad_files_give_one_line_naming_file_and_line() {
         let cases = [
             ("[http]\nprot = 1\n", "line 2", "unknown field `prot`"),
+            (
+                "[http]\nhost = \"a\"\nhostname = \"b\"\n",
+                "",
+                "duplicate field `hostname`",
+            ),
             ("[http]\nport = \"x\"\n", "line 2", "invalid type"),
             ("[http]\nport = 70000\n", "line 2", ""),
             ("[http]\nsecurity_layer = \"tls\"\n", "line 2", ""),
@@ -339,6 +346,12 @@ unix_mode = 0o660
             assert!(msg.contains(needle), "{text:?} -> {msg}");
             assert!(!msg.contains(['\n', '\r']), "{msg:?}");
         }
+    }
+
+    #[test]
+    fn vapors_host_key_names_the_hostname() {
+        let c = Config::from_toml("[http]\nhost = \"0.0.0.0\"\n", "t").unwrap();
+        assert_eq!(c.http.hostname, "0.0.0.0");
     }
 
     #[test]
