@@ -14,9 +14,13 @@
 //!
 //! * **The crate root is what an app writes against**: [`Droplet`] (config +
 //!   server factories by name + responder, then [`Droplet::run`]), [`Config`],
-//!   [`Router`], [`Request`] / [`Response`] / [`Body`], the [`DrainToken`]
-//!   for long-lived handlers, and the [`Outcome`] that `main` turns into the
-//!   exit status. [`config`] holds the types of each config section.
+//!   [`Router`] and its [`RouteBuilder`] (groups, [`Resource`]s),
+//!   [`Request`] / [`Response`] / [`Body`], [`RequestExt`] (parameters,
+//!   JSON, query, form), [`ResponseRepresentable`] values ([`Json`],
+//!   [`Redirect`], [`Abort`]), the [`DrainToken`] for long-lived handlers,
+//!   and the [`Outcome`] that `main` turns into the exit status. [`config`]
+//!   holds the types of each config section, [`middleware`] the middleware.
+//!   `docs/porting-from-vapor.md` maps each Vapor 2 concept to these.
 //! * **[`adapter`] is what an adapter implements or needs**: the
 //!   [`Server`](adapter::Server) / [`ServerFactory`](adapter::ServerFactory)
 //!   pair, the [`ServeContext`](adapter::ServeContext) a server runs with,
@@ -58,7 +62,9 @@
 //!
 //! From the bottom up, each module uses only those below it: `error`;
 //! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`;
-//! `responder`, `router`, `signal`, `drain`; `settings` (the config file); `server`; `droplet`.
+//! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
+//! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
+//! `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 
 mod abort;
@@ -68,6 +74,7 @@ mod drain;
 mod droplet;
 mod environment;
 mod error;
+mod handler;
 mod identity;
 mod input;
 mod listener;

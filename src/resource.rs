@@ -59,7 +59,6 @@ use std::sync::Arc;
 use crate::input::RequestExt;
 use crate::responder::{Request, SharedResponder};
 use crate::response::{Json, ResponseRepresentable};
-use crate::router::RouteBuilder;
 
 /// The actions, in the order Vapor registers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +99,7 @@ impl Action {
 type Maker = Box<dyn FnOnce(Arc<str>) -> SharedResponder + Send>;
 
 /// A resource controller's routes: controller `C`, ids parsed as `I`.
-/// Register it with [`RouteBuilder::resource`].
+/// Register it with [`RouteBuilder::resource`](crate::RouteBuilder::resource).
 pub struct Resource<C, I = u64> {
     controller: Arc<C>,
     actions: Vec<(Action, Maker)>,
@@ -284,8 +283,9 @@ where
         self.one(Action::AboutItem, handler)
     }
 
-    /// Adds the routes under `path` to `routes`.
-    pub(crate) fn register(self, path: &str, routes: &mut RouteBuilder<'_>) {
+    /// The routes under `path`: method, route path, responder, in Vapor's order.
+    pub(crate) fn routes(self, path: &str) -> Vec<(&'static str, String, SharedResponder)> {
+        let mut routes = Vec::new();
         let trimmed = path.trim_matches('/');
         let id_name: String = trimmed
             .split('/')
@@ -316,35 +316,36 @@ where
             } else {
                 many_methods.push(method);
             }
-            routes.add_shared(method, &route, make(id_name.clone()));
+            routes.push((method, route, make(id_name.clone())));
         }
         if !about_item {
             item_methods.push("OPTIONS");
             let listing = listing(&format!("{trimmed}/:{id_name}"), &item_methods);
             let name = id_name.clone();
-            routes.add_shared(
+            routes.push((
                 "OPTIONS",
-                &item_path,
+                item_path.clone(),
                 Arc::new(move |req: Request| {
                     let answer = req
                         .parameter::<I>(&name)
                         .map(|_| listing.clone().into_response());
                     async move { answer }
                 }),
-            );
+            ));
         }
         if !about_many {
             many_methods.push("OPTIONS");
             let listing = listing(trimmed, &many_methods);
-            routes.add_shared(
+            routes.push((
                 "OPTIONS",
-                trimmed,
+                trimmed.to_owned(),
                 Arc::new(move |_: Request| {
                     let answer = listing.clone().into_response();
                     async move { answer }
                 }),
-            );
+            ));
         }
+        routes
     }
 }
 

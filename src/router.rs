@@ -408,7 +408,9 @@ impl RouteBuilder<'_> {
         C: Send + Sync + 'static,
         I: std::str::FromStr + Send + 'static,
     {
-        resource.register(path, self);
+        for (method, route, responder) in resource.routes(path) {
+            self.add_shared(method, &route, responder);
+        }
         self
     }
 

@@ -47,9 +47,10 @@ impl Middleware for DateMiddleware {
         let response = next.respond(request);
         Box::pin(async move {
             let mut response = response.await;
-            if !response.headers().contains_key(header::DATE) {
-                response.headers_mut().insert(header::DATE, now());
-            }
+            response
+                .headers_mut()
+                .entry(header::DATE)
+                .or_insert_with(now);
             response
         })
     }

@@ -9,7 +9,8 @@ use super::{Middleware, Next};
 use crate::abort::{failure, Abort};
 use crate::body::Body;
 use crate::environment::Environment;
-use crate::responder::{panicked, Request, Response, ResponseFuture};
+use crate::handler::panicked;
+use crate::responder::{Request, Response, ResponseFuture};
 
 /// Renders every error response made from an [`Abort`] (a handler's
 /// `Err(Abort)`, any error turned into one, an unmatched route, a panic):
@@ -41,7 +42,8 @@ impl Middleware for ErrorMiddleware {
     fn respond(&self, request: Request, next: Next) -> ResponseFuture {
         let html = prefers_html(&request);
         let debug = self.debug;
-        let target = format!("{} {}", request.method(), request.uri().path());
+        // Kept for the log line; cloning them allocates nothing.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         let answer = std::panic::catch_unwind(AssertUnwindSafe(|| next.respond(request)));
         Box::pin(async move {
             let response = match answer {
@@ -54,10 +56,11 @@ impl Middleware for ErrorMiddleware {
             let Some(abort) = failure(&response).cloned() else {
                 return response;
             };
+            let path = uri.path();
             if abort.status().is_server_error() {
-                log::error!("{target}: {abort}");
+                log::error!("{method} {path}: {abort}");
             } else {
-                log::debug!("{target}: {abort}");
+                log::debug!("{method} {path}: {abort}");
             }
             render(response, &abort, html, debug)
         })
