@@ -61,6 +61,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sets_date_when_missing_and_keeps_one_already_set() {
+        use crate::drain::block_on;
+        use crate::middleware::wrap;
+        use crate::responder::{Response, SharedResponder};
+        use std::sync::Arc;
+        let call = |inner: SharedResponder| {
+            let chain = wrap(&[Arc::new(DateMiddleware::new())], inner);
+            block_on(chain.respond(Request::new(bytes::Bytes::new())))
+        };
+        let plain = call(Arc::new(|_: Request| async { "x" }));
+        let date = plain.headers()[header::DATE].to_str().unwrap();
+        assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+        let own = call(Arc::new(|_: Request| async {
+            let mut r = Response::new(crate::Body::empty());
+            r.headers_mut().insert(
+                header::DATE,
+                HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+            );
+            r
+        }));
+        assert_eq!(own.headers()[header::DATE], "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
     fn now_is_an_http_date_close_to_the_clock() {
         let value = now();
         let parsed = httpdate::parse_http_date(value.to_str().unwrap()).unwrap();
