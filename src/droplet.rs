@@ -352,6 +352,35 @@ mod tests {
     }
 
     #[test]
+    fn route_conflicts_and_bad_middleware_fail_before_serving() {
+        let identity = Identity::unsupervised();
+        let ok = |_: crate::responder::Request| async { "" };
+        let conflicting = Router::build(|r| {
+            r.get("a", ok);
+            r.get("/a/", ok);
+            r.post("b/:x", ok);
+            r.post("b/:y", ok);
+        });
+        let e = droplet("actix", &["actix"])
+            .with_responder(conflicting)
+            .serve(Vec::new(), identity)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Route);
+        let text = e.to_string();
+        assert!(text.starts_with("2 bad route(s): route GET /a: "), "{text}");
+        assert!(text.contains("; route POST /b/{y}: "), "{text}");
+
+        let mut config = Config::default();
+        config.app.middleware = Some(vec!["error".into(), "nope".into()]);
+        let e = Droplet::new(config)
+            .with_factory(Named("actix"))
+            .serve(Vec::new(), identity)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("unknown middleware \"nope\""), "{e}");
+    }
+
+    #[test]
     fn re_registering_a_name_replaces_it() {
         let d = droplet("actix", &["actix", "hyper", "actix"]);
         assert_eq!(d.factory_names(), ["hyper", "actix"]);
