@@ -14,6 +14,8 @@
 //! | `cacheExpiration` | `cache_expiration` (seconds) | 600 |
 //! | `exposedHeaders` | `exposed_headers` | none |
 
+use std::sync::Arc;
+
 use http::{header, HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
 
@@ -98,6 +100,12 @@ impl Default for CorsConfig {
 /// Answers preflights and adds the `Access-Control-*` headers.
 #[derive(Debug, Clone)]
 pub struct CorsMiddleware {
+    /// Shared so that each request's future holds it without a copy.
+    inner: Arc<Headers>,
+}
+
+#[derive(Debug)]
+struct Headers {
     origin: AllowedOrigin,
     /// The headers every CORS response gets, origin aside.
     fixed: HeaderMap,
@@ -154,11 +162,15 @@ impl CorsMiddleware {
             }
         }
         Ok(CorsMiddleware {
-            origin: config.allowed_origin.clone(),
-            fixed,
+            inner: Arc::new(Headers {
+                origin: config.allowed_origin.clone(),
+                fixed,
+            }),
         })
     }
+}
 
+impl Headers {
     fn decorate(&self, response: &mut Response, origin: &HeaderValue) {
         let headers = response.headers_mut();
         let allow = match &self.origin {
@@ -191,7 +203,7 @@ impl Middleware for CorsMiddleware {
             && request
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let this = self.clone();
+        let this = self.inner.clone();
         if preflight {
             let mut response = Response::new(crate::body::Body::empty());
             this.decorate(&mut response, &origin);
@@ -212,7 +224,6 @@ mod tests {
     use crate::drain::block_on;
     use crate::middleware::wrap;
     use crate::responder::SharedResponder;
-    use std::sync::Arc;
 
     fn app() -> SharedResponder {
         Arc::new(|_: Request| async { "app" })

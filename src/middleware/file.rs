@@ -19,6 +19,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::UNIX_EPOCH;
 
@@ -38,7 +39,8 @@ const CHUNK: usize = 32 * 1024;
 /// Serves files from a public directory for requests no route matched.
 #[derive(Debug, Clone)]
 pub struct FileMiddleware {
-    root: PathBuf,
+    /// Shared so that each request's future holds it without a copy.
+    root: Arc<PathBuf>,
 }
 
 impl FileMiddleware {
@@ -60,7 +62,9 @@ impl FileMiddleware {
                     ),
                 )
             })?;
-        Ok(FileMiddleware { root })
+        Ok(FileMiddleware {
+            root: Arc::new(root),
+        })
     }
 
     /// The directory served.
@@ -72,7 +76,7 @@ impl FileMiddleware {
     fn serve(&self, path: &str, if_none_match: &[HeaderValue]) -> Option<Response> {
         let decoded: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
         let shown = path;
-        let mut path = self.root.clone();
+        let mut path = PathBuf::clone(&self.root);
         for segment in decoded.split(|b| *b == b'/') {
             match segment {
                 b"" | b"." => {}
@@ -82,7 +86,7 @@ impl FileMiddleware {
             }
         }
         let real = std::fs::canonicalize(&path).ok()?;
-        if !real.starts_with(&self.root) {
+        if !real.starts_with(&*self.root) {
             log::warn!("file middleware: {shown} resolves outside the public directory; 403");
             return Some(Abort::forbidden().into_response());
         }
@@ -204,7 +208,6 @@ mod tests {
     use crate::drain::block_on;
     use crate::middleware::wrap;
     use crate::responder::SharedResponder;
-    use std::sync::Arc;
 
     fn missing() -> SharedResponder {
         Arc::new(|_: Request| async { crate::abort::route_missing_response() })
