@@ -248,7 +248,7 @@ impl Responder for Router {
         let tidied;
         let mut path = request.uri().path();
         if untidy(path) {
-            tidied = join("", path);
+            tidied = tidy(path);
             path = &tidied;
         }
         if let Some((responder, params)) = self.find(request.method(), path) {
@@ -265,6 +265,20 @@ impl Responder for Router {
     fn check(&self) -> Result<(), Error> {
         Router::check(self)
     }
+}
+
+/// A request path without empty segments or a trailing slash (its segments
+/// otherwise as they are: a request's `:x` or `*` is no parameter).
+fn tidy(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// `prefix` and `path` as one route path: `/`-separated, no empty segments,
@@ -484,6 +498,8 @@ mod tests {
             (Method::GET, "/users/42", 200, "user 42"),
             (Method::GET, "/users/42/", 200, "user 42"),
             (Method::GET, "//users//42", 200, "user 42"),
+            (Method::GET, "/users/:x/", 200, "user :x"),
+            (Method::GET, "/files/a//*/", 200, "a/*"),
             (Method::GET, "/users/a%20b", 200, "user a b"),
             (Method::POST, "/users/42", 200, "posted"),
             (Method::HEAD, "/users/7", 200, "user 7"),
