@@ -34,6 +34,10 @@ macro_rules! adapters {
                     crate::routes::static_files(stringify!($adapter));
                 }
                 #[test]
+                fn cors_preflight_and_headers() {
+                    crate::routes::cors(stringify!($adapter));
+                }
+                #[test]
                 fn errors_are_html_for_browsers() {
                     crate::routes::html_errors_for_browsers(stringify!($adapter));
                 }
@@ -89,15 +93,29 @@ pub fn big() -> Vec<u8> {
     (0..200_000u32).map(|i| (i % 251) as u8).collect()
 }
 
+/// The template's middleware (its `droplet.json`).
+pub const TEMPLATE_MIDDLEWARE: &str = "[\"error\", \"date\", \"file\"]";
+
 /// A config in `dir` for `server`, the template's middleware and public
 /// directory, then `extra` (TOML appended after `[app]`).
 pub fn config(dir: &Path, server: &str, http_extra: &str, app_extra: &str) -> PathBuf {
+    config_with(dir, server, http_extra, TEMPLATE_MIDDLEWARE, app_extra)
+}
+
+/// Like [`config`] with the middleware list `middleware` (a TOML array).
+pub fn config_with(
+    dir: &Path,
+    server: &str,
+    http_extra: &str,
+    middleware: &str,
+    app_extra: &str,
+) -> PathBuf {
     let public = public_dir(dir);
     let path = dir.join("api.toml");
     std::fs::write(
         &path,
         format!(
-            "server = \"{server}\"\n[http]\nworkers = 2\n{http_extra}\n[app]\nmiddleware = [\"error\", \"date\", \"file\"]\npublic_dir = {:?}\n{app_extra}\n",
+            "server = \"{server}\"\n[http]\nworkers = 2\n{http_extra}\n[app]\nmiddleware = {middleware}\npublic_dir = {:?}\n{app_extra}\n",
             public.display().to_string()
         ),
     )
@@ -108,11 +126,21 @@ pub fn config(dir: &Path, server: &str, http_extra: &str, app_extra: &str) -> Pa
 /// api-template on `server`, bound to 127.0.0.1:0, with `app_extra` in
 /// `[app]`; returns it once it answers.
 pub fn serve(server: &str, app_extra: &str) -> (Proc, SocketAddr, tempfile::TempDir) {
+    serve_with(server, TEMPLATE_MIDDLEWARE, app_extra)
+}
+
+/// Like [`serve`] with the middleware list `middleware` (a TOML array).
+pub fn serve_with(
+    server: &str,
+    middleware: &str,
+    app_extra: &str,
+) -> (Proc, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
+    let config = config_with(
         dir.path(),
         server,
         "hostname = \"127.0.0.1\"\nport = 0",
+        middleware,
         app_extra,
     );
     let mut cmd = api();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::{request, Resp};
-use crate::{serve, stop};
+use crate::{serve, serve_with, stop};
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -333,5 +333,83 @@ pub fn html_errors_for_browsers(server: &str) {
         "{}",
         html.text()
     );
+    stop(app);
+}
+
+pub fn cors(server: &str) {
+    let (app, addr, _dir) = serve_with(
+        server,
+        "[\"cors\", \"error\", \"date\", \"file\"]",
+        "[app.cors]\nallowed_origin = [\"https://app.example\"]\nallow_credentials = true\nexposed_headers = [\"X-Total\"]",
+    );
+    // A preflight is answered by the middleware: empty 200 with the headers.
+    let preflight = request(
+        addr,
+        "OPTIONS",
+        "/posts",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        (preflight.status, preflight.body.len()),
+        (200, 0),
+        "{preflight:?}"
+    );
+    let want = [
+        ("access-control-allow-origin", "https://app.example"),
+        (
+            "access-control-allow-methods",
+            "GET, POST, PUT, OPTIONS, DELETE, PATCH",
+        ),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-max-age", "600"),
+        ("vary", "Origin"),
+    ];
+    for (name, value) in want {
+        assert_eq!(preflight.header(name), Some(value), "{name}: {preflight:?}");
+    }
+    // A request from the origin reaches the app and gets the headers, errors too.
+    let listed = request(
+        addr,
+        "GET",
+        "/posts",
+        &[("Origin", "https://app.example")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!((listed.status, listed.text().as_str()), (200, "[]"));
+    assert_eq!(
+        listed.header("access-control-expose-headers"),
+        Some("X-Total")
+    );
+    let missing = request(
+        addr,
+        "GET",
+        "/nope",
+        &[("Origin", "https://app.example")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    // Another origin is not allowed; no Origin, no CORS headers at all.
+    let other = request(
+        addr,
+        "GET",
+        "/posts",
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let plain = call(addr, "GET", "/posts");
+    assert_eq!(plain.header("access-control-allow-methods"), None);
     stop(app);
 }
