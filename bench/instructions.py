@@ -9,6 +9,10 @@ hot_restart.py), the server runs under Perl start_server inside
 --duration seconds, the server is stopped, and the instructions it executed
 (user space, every thread) are divided by the requests wrk completed.
 
+handover-A runs with no app middleware; handover-A+error,date runs the same
+binary with `[app] middleware = ["error", "date"]`, and the difference is
+printed as the cost of those two middleware.
+
 Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8]
 Needs: valgrind, wrk, start_server; builds release binaries with cargo first.
 """
@@ -69,13 +73,19 @@ def main():
     cfg = os.path.join(work, "bench.toml")
     with open(cfg, "w") as f:
         f.write('[http]\nworkers = 1\n')
+    cfg_mw = os.path.join(work, "bench-middleware.toml")
+    with open(cfg_mw, "w") as f:
+        f.write('[http]\nworkers = 1\n[app]\nmiddleware = ["error", "date"]\n')
     env = dict(os.environ, RUST_LOG="info", WORKERS="1")
     env.pop("SERVER_STARTER_PORT", None)
+    costs = []
     print("| adapter | server | instructions per request | vs plain | requests |")
     print("| --- | --- | ---: | ---: | ---: |")
     for a in args.adapters:
         plain = os.path.join(TARGET, "plain-" + a)
-        rows = [("handover-" + a, [os.path.join(TARGET, "demo-app"), "--config", cfg, "--server", a]),
+        demo = os.path.join(TARGET, "demo-app")
+        rows = [("handover-" + a, [demo, "--config", cfg, "--server", a]),
+                ("handover-%s+error,date" % a, [demo, "--config", cfg_mw, "--server", a]),
                 ("native-" + a, [plain, "--handover", cfg]),
                 ("plain-" + a, [plain])]
         results = {name: measure(argv, env, args.duration, work) for name, argv in rows}
@@ -84,6 +94,13 @@ def main():
             per, n = results[name]
             print("| %s | %s | %.0f | %.3f | %d |" % (a, name, per, per / base, n))
             sys.stdout.flush()
+        bare = results["handover-" + a][0]
+        with_mw = results["handover-%s+error,date" % a][0]
+        costs.append("%s: error + date middleware cost %+.0f instructions per request (%+.1f%%)"
+                     % (a, with_mw - bare, 100.0 * (with_mw - bare) / bare))
+    print()
+    for line in costs:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ use crate::drain::{describe, Drain};
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
 use crate::listener::{self, Fallback, Inheritance, Listener};
+use crate::middleware::{self, Middleware, SharedMiddleware};
 use crate::responder::{Responder, SharedResponder};
 use crate::router::Router;
 use crate::server::{ServeContext, ServerFactory};
@@ -38,6 +39,7 @@ pub struct Droplet {
     config: Config,
     factories: Vec<Arc<dyn ServerFactory>>,
     responder: SharedResponder,
+    middleware: Vec<(String, SharedMiddleware)>,
     trigger: DrainTrigger,
 }
 
@@ -57,6 +59,7 @@ impl Droplet {
             config,
             factories: Vec::new(),
             responder: Arc::new(Router::new()),
+            middleware: Vec::new(),
             trigger: DrainTrigger::new(),
         }
     }
@@ -85,6 +88,21 @@ impl Droplet {
     /// Sets the responder (usually a [`Router`]).
     pub fn with_responder(mut self, responder: impl Responder) -> Droplet {
         self.responder = Arc::new(responder);
+        self
+    }
+
+    /// Registers app-wide middleware under `name` (Vapor's
+    /// `config.addConfigurable(middleware:name:)`); a later registration
+    /// with the same name, or a built-in one's name, replaces it.
+    ///
+    /// With `[app] middleware` set in the config, that list picks and
+    /// orders the middleware by name (outermost first) and a registered one
+    /// it does not name is not used (a warning says so); without it, every
+    /// registered middleware runs, the first registered outermost.
+    pub fn with_middleware(mut self, name: &str, middleware: impl Middleware) -> Droplet {
+        self.middleware.retain(|(n, _)| n != name);
+        self.middleware
+            .push((name.to_owned(), Arc::new(middleware)));
         self
     }
 
@@ -122,17 +140,21 @@ impl Droplet {
             })
     }
 
-    /// Runs the app: picks the factory, reads the supervisor variables once,
-    /// takes the listeners, installs the signal owner, and serves until the
-    /// drain ends. Call it from `main` before starting other threads.
+    /// Runs the app: picks the factory, checks the responder (a router's
+    /// route conflicts are reported here, all at once) and builds the
+    /// app-wide middleware, reads the supervisor variables once, takes the
+    /// listeners, installs the signal owner, and serves until the drain
+    /// ends. Call it from `main` before starting other threads.
     ///
     /// # Errors
-    /// Unknown server, bad supervisor variables or fds, bind failures, and
-    /// server failures; an inherited socket is never closed by an error here.
+    /// Unknown server, bad routes or middleware, bad supervisor variables or
+    /// fds, bind failures, and server failures; an inherited socket is never
+    /// closed by an error here.
     pub fn run(self) -> Result<Outcome, Error> {
         let identity = Identity::from_env()?;
         let inheritance = Inheritance::from_env();
         self.factory()?;
+        let responder = self.app()?;
         let http = &self.config.http;
         // Bad TLS files fail here, before any inherited fd is adopted; the
         // adapter loads them again when it makes the server.
@@ -164,7 +186,26 @@ impl Droplet {
                 return Err(e);
             }
         };
-        self.serve(listeners, identity)
+        self.serve_app(responder, listeners, identity)
+    }
+
+    /// The responder with the app-wide middleware around it, once the
+    /// responder's own check (route conflicts) has passed.
+    fn app(&self) -> Result<SharedResponder, Error> {
+        self.responder.check()?;
+        let stack = self.config.app.stack(&self.middleware)?;
+        if !stack.is_empty() {
+            log::info!(
+                "middleware, outermost first: {}",
+                self.config
+                    .app
+                    .middleware
+                    .clone()
+                    .unwrap_or_else(|| self.middleware.iter().map(|(n, _)| n.clone()).collect())
+                    .join(", ")
+            );
+        }
+        Ok(middleware::wrap(&stack, self.responder.clone()))
     }
 
     /// Serves on `listeners` without reading the environment or installing
@@ -173,8 +214,24 @@ impl Droplet {
     /// `shutdown_timeout` included.
     ///
     /// # Errors
-    /// Unknown server and server failures.
+    /// Unknown server, bad routes or middleware, and server failures.
     pub fn serve(self, listeners: Vec<Listener>, identity: Identity) -> Result<Outcome, Error> {
+        let responder = match self.factory().and_then(|_| self.app()) {
+            Ok(responder) => responder,
+            Err(e) => {
+                listener::give_up(listeners);
+                return Err(e);
+            }
+        };
+        self.serve_app(responder, listeners, identity)
+    }
+
+    fn serve_app(
+        self,
+        responder: SharedResponder,
+        listeners: Vec<Listener>,
+        identity: Identity,
+    ) -> Result<Outcome, Error> {
         let factory = self.factory()?;
         for l in &listeners {
             log::info!("{identity}: listening on {l}");
@@ -200,7 +257,7 @@ impl Droplet {
             identity,
             bound,
         );
-        let ctx = ServeContext::new(self.responder.clone(), drain);
+        let ctx = ServeContext::new(responder, drain).with_peer_addr(self.config.app.peer_addr);
         log::info!("{identity}: serving with {:?}", factory.name());
         let outcome = server.run(ctx)?;
         let drained = self
@@ -299,6 +356,35 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn route_conflicts_and_bad_middleware_fail_before_serving() {
+        let identity = Identity::unsupervised();
+        let ok = |_: crate::responder::Request| async { "" };
+        let conflicting = Router::build(|r| {
+            r.get("a", ok);
+            r.get("/a/", ok);
+            r.post("b/:x", ok);
+            r.post("b/:y", ok);
+        });
+        let e = droplet("actix", &["actix"])
+            .with_responder(conflicting)
+            .serve(Vec::new(), identity)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Route);
+        let text = e.to_string();
+        assert!(text.starts_with("2 bad route(s): route GET /a: "), "{text}");
+        assert!(text.contains("; route POST /b/{y}: "), "{text}");
+
+        let mut config = Config::default();
+        config.app.middleware = Some(vec!["error".into(), "nope".into()]);
+        let e = Droplet::new(config)
+            .with_factory(Named("actix"))
+            .serve(Vec::new(), identity)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("unknown middleware \"nope\""), "{e}");
     }
 
     #[test]

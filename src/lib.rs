@@ -14,9 +14,13 @@
 //!
 //! * **The crate root is what an app writes against**: [`Droplet`] (config +
 //!   server factories by name + responder, then [`Droplet::run`]), [`Config`],
-//!   [`Router`], [`Request`] / [`Response`] / [`Body`], the [`DrainToken`]
-//!   for long-lived handlers, and the [`Outcome`] that `main` turns into the
-//!   exit status. [`config`] holds the types of each config section.
+//!   [`Router`] and its [`RouteBuilder`] (groups, [`Resource`]s),
+//!   [`Request`] / [`Response`] / [`Body`], [`RequestExt`] (parameters,
+//!   JSON, query, form), [`ResponseRepresentable`] values ([`Json`],
+//!   [`Redirect`], [`Abort`]), the [`DrainToken`] for long-lived handlers,
+//!   and the [`Outcome`] that `main` turns into the exit status. [`config`]
+//!   holds the types of each config section, [`middleware`] the middleware.
+//!   `docs/porting-from-vapor.md` maps each Vapor 2 concept to these.
 //! * **[`adapter`] is what an adapter implements or needs**: the
 //!   [`Server`](adapter::Server) / [`ServerFactory`](adapter::ServerFactory)
 //!   pair, the [`ServeContext`](adapter::ServeContext) a server runs with,
@@ -57,21 +61,32 @@
 //! ## Module layering
 //!
 //! From the bottom up, each module uses only those below it: `error`;
-//! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`;
-//! `responder`, `router`, `signal`, `drain`; `settings` (the config file); `server`; `droplet`.
+//! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`,
+//! `connections`, `requests`, `status`, `health`;
+//! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
+//! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
+//! `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 
+mod abort;
+mod app;
 mod body;
 mod connections;
 mod drain;
 mod droplet;
+mod environment;
 mod error;
+mod handler;
 mod health;
 mod identity;
+mod input;
 mod listener;
+pub mod middleware;
 mod readiness;
 mod requests;
+mod resource;
 mod responder;
+mod response;
 mod router;
 mod server;
 mod settings;
@@ -80,13 +95,17 @@ mod signal;
 mod status;
 mod tls;
 
+pub use abort::Abort;
 pub use body::Body;
 pub use droplet::Droplet;
 pub use error::{BoxError, Error, ErrorKind};
 pub use health::{health, Health};
 pub use identity::Identity;
-pub use responder::{status, text, Request, Responder, Response};
-pub use router::{RequestExt, Router};
+pub use input::RequestExt;
+pub use resource::Resource;
+pub use responder::{status, text, Request, Responder, Response, ResponseFuture};
+pub use response::{Json, Redirect, ResponseRepresentable};
+pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
 pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
 pub use status::{DrainStatus, Phase};
@@ -98,8 +117,11 @@ pub use http;
 pub mod config {
     //! The sections of a [`Config`](crate::Config) and the types of their values.
 
+    pub use crate::app::AppConfig;
     pub use crate::drain::DrainDelay;
+    pub use crate::environment::Environment;
     pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
+    pub use crate::middleware::cors::{AllowedOrigin, CorsConfig};
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};
@@ -117,15 +139,21 @@ pub mod adapter {
 
     pub use crate::connections::{ConnectionGuard, ConnectionKind, Connections};
     pub use crate::drain::{DrainHooks, HookFuture};
+    pub use crate::input::PeerAddr;
     pub use crate::listener::{ListenSocket, Listener, Origin};
     pub use crate::requests::{RequestGuard, Requests};
-    pub use crate::responder::{ResponseFuture, SharedResponder};
+    pub use crate::responder::SharedResponder;
     pub use crate::server::{ServeContext, Server, ServerFactory};
     pub use crate::tls::tls_config;
 
     /// Re-exported so adapters build TLS with the rustls version [`tls_config`] returns.
     pub use rustls;
 }
+
+/// The Rust snippets of `docs/porting-from-vapor.md`, compiled as doctests.
+#[doc = include_str!("../docs/porting-from-vapor.md")]
+#[cfg(doctest)]
+pub struct PortingGuideDoctests;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

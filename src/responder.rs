@@ -5,14 +5,25 @@
 //! (Vapor's `.data`), a stream of chunks (Vapor's `.chunked`), or any other
 //! `http_body::Body`.
 //!
-//! Any `Fn(Request) -> impl Future<Output = Response>` is a responder:
+//! Any `Fn(Request) -> impl Future<Output = T>` is a responder, where `T`
+//! is a [`Response`] or anything else that converts into one
+//! ([`ResponseRepresentable`]):
 //!
 //! ```
 //! use handover::{Body, Request, Responder, Response};
 //! let hello = |_req: Request| async { Response::new(Body::from("Hello")) };
+//! let text = |_req: Request| async { "Hello" };
 //! fn takes_responder(_: impl Responder) {}
 //! takes_responder(hello);
+//! takes_responder(text);
 //! ```
+//!
+//! A handler closure that panics (while it is called or while its future
+//! runs) answers 500 (an [`Abort`](crate::Abort) whose debug reason is the
+//! panic message) instead of taking down the connection or the process. The
+//! check costs no allocation; a [`Responder`] you implement yourself is
+//! covered by the `error` middleware instead. (The closures' implementation
+//! lives in the `handler` module.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +32,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::body::Body;
+use crate::error::Error;
 
 /// A request with its body buffered.
 pub type Request = http::Request<Bytes>;
@@ -31,19 +43,20 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static
 /// A responder shared between server threads.
 pub type SharedResponder = Arc<dyn Responder>;
 
-/// Turns requests into responses. Implemented for closures and [`Router`](crate::Router).
+/// Turns requests into responses (Vapor's `Responder`). Implemented for
+/// closures and [`Router`](crate::Router).
 pub trait Responder: Send + Sync + 'static {
     /// Answers one request.
     fn respond(&self, request: Request) -> ResponseFuture;
-}
 
-impl<F, Fut> Responder for F
-where
-    F: Fn(Request) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send + 'static,
-{
-    fn respond(&self, request: Request) -> ResponseFuture {
-        Box::pin(self(request))
+    /// Reports what is wrong with this responder before it serves: a
+    /// [`Router`](crate::Router) returns its route conflicts here. The
+    /// [`Droplet`](crate::Droplet) calls it once, before taking any socket.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Route`](crate::ErrorKind::Route) naming every conflict.
+    fn check(&self) -> Result<(), Error> {
+        Ok(())
     }
 }
 

@@ -106,6 +106,7 @@ impl<F: ServerFactory + ?Sized> ServerFactory for std::sync::Arc<F> {
 pub struct ServeContext {
     responder: SharedResponder,
     drain: Drain,
+    peer_addr: bool,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -118,7 +119,25 @@ impl std::fmt::Debug for ServeContext {
 
 impl ServeContext {
     pub(crate) fn new(responder: SharedResponder, drain: Drain) -> Self {
-        ServeContext { responder, drain }
+        ServeContext {
+            responder,
+            drain,
+            peer_addr: false,
+        }
+    }
+
+    /// Sets [`ServeContext::records_peer_addr`].
+    pub(crate) fn with_peer_addr(mut self, record: bool) -> Self {
+        self.peer_addr = record;
+        self
+    }
+
+    /// Whether the app reads peer addresses (`[app] peer_addr = true`):
+    /// when true, the server puts a [`PeerAddr`](crate::adapter::PeerAddr)
+    /// in each request's extensions (TCP connections). Off by default: the
+    /// extension costs allocations on every request.
+    pub fn records_peer_addr(&self) -> bool {
+        self.peer_addr
     }
 
     /// The app's responder.

@@ -2,7 +2,8 @@
 //!
 //! The file format is TOML. The top-level `server` key names the server factory
 //! (Vapor's `"server": "engine"` in `droplet.json`); `[http]` holds what every
-//! server needs (Vapor's `server.json`); `[listen]` says where sockets come from.
+//! server needs (Vapor's `server.json`); `[listen]` says where sockets come from;
+//! `[app]` configures the app layer (Vapor's `droplet.json` middleware list).
 //! Each section's types live with their concept (`[listen]` with the
 //! listeners, `security_layer` with TLS, `repeat_signal` with the signals);
 //! this module only reads them.
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::app::AppConfig;
 use crate::drain::{DrainDelay, DrainPlan};
 use crate::error::{Error, ErrorKind};
 use crate::listener::ListenConfig;
@@ -48,6 +50,9 @@ pub struct Config {
     pub http: ServerConfig,
     /// Where listening sockets come from.
     pub listen: ListenConfig,
+    /// The app layer: environment, app-wide middleware, public directory,
+    /// CORS (`[app]`; its type lives with the middleware it configures).
+    pub app: AppConfig,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             server: "actix".to_owned(),
             http: ServerConfig::default(),
             listen: ListenConfig::default(),
+            app: AppConfig::default(),
         }
     }
 }
@@ -148,7 +154,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Host to bind when no supervisor passes sockets (default `127.0.0.1`).
+    /// Host to bind when no supervisor passes sockets (default `127.0.0.1`;
+    /// also read as `host`, the key Vapor's templates wrote).
+    #[serde(alias = "host")]
     pub hostname: String,
     /// Port to bind when no supervisor passes sockets (default 8080).
     pub port: u16,
@@ -317,6 +325,11 @@ unix_mode = 0o660
     fn bad_files_give_one_line_naming_file_and_line() {
         let cases = [
             ("[http]\nprot = 1\n", "line 2", "unknown field `prot`"),
+            (
+                "[http]\nhost = \"a\"\nhostname = \"b\"\n",
+                "",
+                "duplicate field `hostname`",
+            ),
             ("[http]\nport = \"x\"\n", "line 2", "invalid type"),
             ("[http]\nport = 70000\n", "line 2", ""),
             ("[http]\nsecurity_layer = \"tls\"\n", "line 2", ""),
@@ -378,6 +391,12 @@ unix_mode = 0o660
             assert!(msg.contains(needle), "{text:?} -> {msg}");
             assert!(!msg.contains(['\n', '\r']), "{msg:?}");
         }
+    }
+
+    #[test]
+    fn vapors_host_key_names_the_hostname() {
+        let c = Config::from_toml("[http]\nhost = \"0.0.0.0\"\n", "t").unwrap();
+        assert_eq!(c.http.hostname, "0.0.0.0");
     }
 
     #[test]

@@ -184,7 +184,7 @@ fn serve_enforces_the_shutdown_timeout() {
     let router = handover::Router::new()
         .get("/hang", move |_: Request| {
             called.lock().unwrap().send(()).unwrap();
-            std::future::pending()
+            std::future::pending::<handover::Response>()
         })
         .unwrap();
     let droplet = Droplet::new(config)

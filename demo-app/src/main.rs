@@ -10,11 +10,11 @@
 mod metrics;
 mod routes;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use handover::{Config, Droplet, Error, ErrorKind, Identity, Outcome};
+use demo_app::cli::ServeArgs;
+use handover::{Droplet, Error, Identity, Outcome};
 
 /// Where the demo answers health probes (`routes::router` mounts it there).
 const HEALTH_PATH: &str = "/healthz";
@@ -23,56 +23,23 @@ const HEALTH_PATH: &str = "/healthz";
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML config file (see demo-app/config/app.toml); built-in defaults without it.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Registered server to use, overriding the config (`actix` or `hyper`).
-    #[arg(long, value_name = "NAME")]
-    server: Option<String>,
-    /// Host to bind when unsupervised, overriding the config.
-    #[arg(long, value_name = "HOST")]
-    hostname: Option<String>,
-    /// Port to bind when unsupervised, overriding the config.
-    #[arg(long, value_name = "PORT")]
-    port: Option<u16>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
-fn config(args: &Args) -> Result<Config, Error> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(server) = &args.server {
-        config.server.clone_from(server);
-    }
-    if (args.hostname.is_some() || args.port.is_some()) && !config.listen.bind.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Config,
-            "--hostname and --port replace http.hostname and http.port, which [listen] bind in the config file overrides; change bind instead",
-        ));
-    }
-    if let Some(hostname) = &args.hostname {
-        config.http.hostname.clone_from(hostname);
-    }
-    if let Some(port) = args.port {
-        config.http.port = port;
-    }
+fn run(args: &Args) -> Result<Outcome, Error> {
+    let mut config = args.serve.config()?;
     // The demo serves its health route at /healthz: its requests are the
     // probes the automatic lame duck counts.
     if config.http.health_path.is_none() {
         config.http.health_path = Some(HEALTH_PATH.to_owned());
     }
-    Ok(config)
-}
-
-fn run(args: &Args) -> Result<Outcome, Error> {
-    let config = config(args)?;
     let identity = Identity::from_env()?;
     let server = config.server.clone();
     let droplet = Droplet::new(config)
         .with_factory(handover_actix::ActixFactory::new())
         .with_factory(handover_hyper::HyperFactory::new());
-    let router = routes::router(identity, &server, droplet.drain_token())?;
+    let router = routes::router(identity, &server, droplet.drain_token());
     droplet.with_responder(router).run()
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{text, Body, DrainToken, Error, Identity, Request, Response, Router};
+use handover::{text, Body, DrainToken, Identity, Request, Response, Router};
 
 /// The longest `/sleep` the demo accepts.
 const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -29,22 +29,22 @@ fn json(body: String) -> Response {
 /// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`
 /// (503 once the drain has started, so load balancers stop sending traffic),
 /// `GET /metrics` (the drain's status, in the Prometheus text format).
-pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Result<Router, Error> {
+pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Router {
     let whoami = serde_json::json!({
         "pid": identity.pid,
         "generation": identity.generation,
         "server": server,
     })
     .to_string();
-    Router::new()
-        .get("/", |_: Request| async {
+    Router::build(|r| {
+        r.get("/", |_: Request| async {
             text(StatusCode::OK, "Hello, world!")
-        })?
-        .get("/whoami", move |_: Request| {
+        });
+        r.get("/whoami", move |_: Request| {
             let body = whoami.clone();
             async move { json(body) }
-        })?
-        .get("/sleep", |req: Request| async move {
+        });
+        r.get("/sleep", |req: Request| async move {
             let ms = query_param(&req, "ms").and_then(|v| v.parse::<u64>().ok());
             match ms.map(Duration::from_millis) {
                 Some(d) if d <= MAX_SLEEP => {
@@ -56,18 +56,19 @@ pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Res
                     "usage: /sleep?ms=N with N from 0 to 600000\n",
                 ),
             }
-        })?
-        .post("/echo", |req: Request| async move {
+        });
+        r.post("/echo", |req: Request| async move {
             let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
             let mut r = Response::new(Body::from(req.into_body()));
             if let Some(ct) = content_type {
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
             r
-        })?
-        .get(crate::HEALTH_PATH, handover::health(drain.clone()))?
-        .get("/metrics", move |_: Request| {
+        });
+        r.get(crate::HEALTH_PATH, handover::health(drain.clone()));
+        r.get("/metrics", move |_: Request| {
             let metrics = crate::metrics::metrics(&drain);
             async move { metrics }
-        })
+        });
+    })
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_timer::Delay;
 use handover::bytes::Bytes;
 use handover::http::{header, HeaderValue, Method, StatusCode};
+use handover::middleware::{from_fn, Middleware, Next};
 use handover::{
     text, Body, BoxError, Config, Droplet, Error, Identity, Outcome, Request, Response, Router,
 };
@@ -63,22 +64,22 @@ async fn method(req: Request) -> Response {
     text(StatusCode::OK, req.method().as_str().to_owned())
 }
 
-fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router, Error> {
+fn router(identity: Identity, server: &str, droplet: &Droplet) -> Router {
     let whoami = serde_json::json!({
         "pid": identity.pid,
         "generation": identity.generation,
         "server": server,
     });
     let drain = droplet.drain_token();
-    let mut router = Router::new()
-        .get("/", |_: Request| async {
+    Router::build(|r| {
+        r.get("/", |_: Request| async {
             text(StatusCode::OK, "Hello, world!")
-        })?
-        .get("/whoami", move |_: Request| {
+        });
+        r.get("/whoami", move |_: Request| {
             let body = whoami.clone();
             async move { json(body) }
-        })?
-        .get("/sleep", |req: Request| async move {
+        });
+        r.get("/sleep", |req: Request| async move {
             match query_param(&req, "ms").and_then(|v| v.parse::<u64>().ok()) {
                 Some(ms) if ms <= 600_000 => {
                     log::info!("{}", sleep_started(ms));
@@ -87,16 +88,16 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 }
                 _ => text(StatusCode::BAD_REQUEST, "usage: /sleep?ms=N\n"),
             }
-        })?
-        .post("/echo", |req: Request| async move {
+        });
+        r.post("/echo", |req: Request| async move {
             let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
             let mut r = Response::new(Body::from(req.into_body()));
             if let Some(ct) = content_type {
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
             r
-        })?
-        .get("/headers", |req: Request| async move {
+        });
+        r.get("/headers", |req: Request| async move {
             // Request headers back as JSON (repeated names joined with ", "),
             // plus a repeated response header.
             let mut seen = serde_json::Map::new();
@@ -115,15 +116,15 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
             r.headers_mut()
                 .append("x-reply", HeaderValue::from_static("two"));
             r
-        })?
-        .get("/chunked", |req: Request| async move {
+        });
+        r.get("/chunked", |req: Request| async move {
             let n = query_param(&req, "n")
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(3);
             let chunks = (0..n).map(|i| Ok::<_, BoxError>(Bytes::from(format!("chunk {i}\n"))));
             Response::new(Body::from_stream(futures_util::stream::iter(chunks)))
-        })?
-        .get("/drip", |req: Request| async move {
+        });
+        r.get("/drip", |req: Request| async move {
             // `n` chunks, `ms` apart: a slow stream, not an idle connection.
             let param = |name, default| {
                 query_param(&req, name)
@@ -139,8 +140,8 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 Some((Ok::<_, BoxError>(Bytes::from(format!("drip {i}\n"))), i + 1))
             });
             Response::new(Body::from_stream(chunks))
-        })?
-        .get("/child-fds", |_: Request| async {
+        });
+        r.get("/child-fds", |_: Request| async {
             // What a process this app spawns holds open: one `FD TARGET` line
             // per fd of the shell (`socket:[INODE]` for a socket).
             let listing = std::process::Command::new("sh")
@@ -154,19 +155,57 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Result<Router,
                 ),
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("spawn: {e}\n")),
             }
-        })?
-        .get("/healthz", handover::health(drain))?;
-    for m in [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::OPTIONS,
-    ] {
-        router = router.route(m, "/method", method)?;
-    }
-    Ok(router)
+        });
+        r.get("/healthz", handover::health(drain));
+        for m in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ] {
+            r.add(m, "/method", method);
+        }
+        // A handler with a bug: one 500, and the connection and process go on.
+        r.get("/panic", |_: Request| async {
+            if std::hint::black_box(true) {
+                panic!("a handler bug");
+            }
+            "unreachable"
+        });
+        // Middleware on one group only.
+        r.group_with(tracer("x-group", "group"), |g| {
+            g.get("/grouped/inside", |_: Request| async { "inside" });
+        });
+    })
+}
+
+/// Appends `name` to the request's and the response's `header` (a trace of
+/// the order middleware runs in).
+pub fn tracer(header: &'static str, name: &'static str) -> impl Middleware {
+    from_fn(move |mut req: Request, next: Next| async move {
+        let seen = req
+            .headers()
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if let Ok(v) = HeaderValue::from_str(&format!("{seen}>{name}")) {
+            req.headers_mut().insert(header, v);
+        }
+        let mut resp = next.respond(req).await;
+        let out = resp
+            .headers()
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if let Ok(v) = HeaderValue::from_str(&format!("{out}<{name}")) {
+            resp.headers_mut().insert(header, v);
+        }
+        resp
+    })
 }
 
 /// Runs the app on the adapter named `adapter`, with `config` if given.
@@ -187,7 +226,14 @@ pub fn run(adapter: &str, config: Option<OsString>) -> Result<Outcome, Error> {
         config.server = adapter.to_owned();
     }
     let identity = Identity::from_env()?;
-    let droplet = crate::register(Droplet::new(config));
-    let router = router(identity, adapter, &droplet)?;
+    // The tracers run only where a case's config lists them by name.
+    let listed = config.app.middleware.is_some();
+    let mut droplet = crate::register(Droplet::new(config));
+    if listed {
+        droplet = droplet
+            .with_middleware("outer", tracer("x-trace", "outer"))
+            .with_middleware("inner", tracer("x-trace", "inner"));
+    }
+    let router = router(identity, adapter, &droplet);
     droplet.with_responder(router).run()
 }

@@ -23,6 +23,7 @@ mod faults;
 mod hostile;
 mod hygiene;
 mod inherit;
+mod middleware;
 mod requests;
 mod startup;
 mod systemd;
@@ -83,6 +84,9 @@ macro_rules! cases {
             requests::idle_keep_alive_connection_is_closed_after_keep_alive,
             requests::half_sent_head_is_closed_after_request_timeout,
             requests::slow_streamed_response_outlives_keep_alive,
+            middleware::app_middleware_runs_in_the_configured_order,
+            middleware::group_middleware_wraps_only_its_routes,
+            middleware::a_panicking_handler_is_one_500_and_the_connection_goes_on,
             hostile::oversized_head_is_431,
             hostile::slowloris_head_is_closed_after_request_timeout,
             hostile::late_head_after_a_keep_alive_request_is_closed,

@@ -1,14 +1,11 @@
 //! Zero failed requests across hot restarts, under each real start_server
 //! (Perl's and ours): every case here runs once per [`Starter`].
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::app::in_flight;
+pub(crate) use crate::support::load::Load;
 use crate::support::supervisor::{old_worker_died, Starter, Supervised};
 use crate::support::*;
 use crate::Adapter;
@@ -109,67 +106,6 @@ fn load_across_hups(
         load.wait_requests(gap);
     }
     (load.finish(), sup, dir)
-}
-
-/// Keep-alive clients sending `GET /` until told to stop, and how many
-/// requests they have made so far.
-pub(crate) struct Load {
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
-    clients: Vec<thread::JoinHandle<Tally>>,
-}
-
-impl Load {
-    /// `clients` keep-alive clients, each sending `GET /` every `period`
-    /// (back to back when zero).
-    pub(crate) fn start(addr: SocketAddr, clients: usize, period: Duration) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
-        let clients = (0..clients)
-            .map(|_| {
-                let (stop, done) = (stop.clone(), done.clone());
-                thread::spawn(move || client_loop(addr, period, &stop, &done))
-            })
-            .collect();
-        Load {
-            stop,
-            done,
-            clients,
-        }
-    }
-
-    /// Waits until the clients have made `n` more requests (answered or not).
-    pub(crate) fn wait_requests(&self, n: u64) {
-        let target = self.done.load(Ordering::SeqCst) + n;
-        wait_until(Duration::from_secs(60), "the clients' requests", || {
-            self.done.load(Ordering::SeqCst) >= target
-        });
-    }
-
-    /// Stops the clients and adds up what they saw.
-    pub(crate) fn finish(self) -> Tally {
-        self.stop.store(true, Ordering::SeqCst);
-        let mut tally = Tally::default();
-        for c in self.clients {
-            tally.merge(c.join().unwrap());
-        }
-        tally
-    }
-}
-
-fn client_loop(addr: SocketAddr, period: Duration, stop: &AtomicBool, done: &AtomicU64) -> Tally {
-    let mut client = KeepAlive::new(addr);
-    let mut tally = Tally::default();
-    while !stop.load(Ordering::SeqCst) {
-        let started = Instant::now();
-        tally.add(client.request("GET", "/", b""));
-        done.fetch_add(1, Ordering::SeqCst);
-        // The clients' pace, not a wait: a sparse client idles between requests.
-        if let Some(rest) = period.checked_sub(started.elapsed()) {
-            thread::sleep(rest);
-        }
-    }
-    tally
 }
 
 pub fn dense_keep_alive_load_across_5_hups_has_no_failures(adapter: &Adapter, starter: Starter) {

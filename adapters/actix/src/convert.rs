@@ -77,7 +77,8 @@ pub(crate) async fn read_body(
 }
 
 /// Builds the handover request from actix's head and the buffered body.
-pub(crate) fn request(req: &HttpRequest, body: Bytes) -> Result<Request, Reject> {
+/// With `peer_addr`, the connection's peer goes in the request's extensions.
+pub(crate) fn request(req: &HttpRequest, body: Bytes, peer_addr: bool) -> Result<Request, Reject> {
     let method = http::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| Reject::BadRequest)?;
     let uri = req.uri();
@@ -100,6 +101,10 @@ pub(crate) fn request(req: &HttpRequest, body: Bytes) -> Result<Request, Reject>
         let value =
             http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| Reject::BadRequest)?;
         headers.append(name, value);
+    }
+    if let Some(peer) = req.peer_addr().filter(|_| peer_addr) {
+        out.extensions_mut()
+            .insert(handover::adapter::PeerAddr(peer));
     }
     Ok(out)
 }

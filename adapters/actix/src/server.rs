@@ -45,6 +45,7 @@ impl ActixServer {
 struct AppState {
     responder: SharedResponder,
     body_limit: usize,
+    peer_addr: bool,
 }
 
 async fn handle(
@@ -53,7 +54,7 @@ async fn handle(
     payload: web::Payload,
 ) -> HttpResponse {
     match convert::read_body(&req, payload, state.body_limit).await {
-        Ok(body) => match convert::request(&req, body) {
+        Ok(body) => match convert::request(&req, body, state.peer_addr) {
             Ok(request) => convert::response(state.responder.respond(request).await),
             Err(reject) => reject.response(),
         },
@@ -269,6 +270,7 @@ impl Server for ActixServer {
         let state = AppState {
             responder: ctx.responder().clone(),
             body_limit: config.body_limit,
+            peer_addr: ctx.records_peer_addr(),
         };
         let make_app = move || {
             App::new()

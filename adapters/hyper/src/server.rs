@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -60,26 +61,34 @@ fn serve_error(what: &str, e: io::Error) -> Error {
 /// A listening socket the accept loop can poll.
 trait Acceptor: Send + Sync + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>>;
+    /// A connection and, for TCP, its peer's address.
+    fn poll_accept(&self, cx: &mut Context<'_>)
+        -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>>;
 }
 
 impl Acceptor for TcpListener {
     type Io = tokio::net::TcpStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        TcpListener::poll_accept(self, cx).map_ok(|(stream, _)| {
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>> {
+        TcpListener::poll_accept(self, cx).map_ok(|(stream, peer)| {
             // Responses are written whole; do not wait to coalesce them.
             if let Err(e) = stream.set_nodelay(true) {
                 log::debug!("hyper: TCP_NODELAY: {e}");
             }
-            stream
+            (stream, Some(peer))
         })
     }
 }
 
 impl Acceptor for UnixListener {
     type Io = tokio::net::UnixStream;
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        UnixListener::poll_accept(self, cx).map_ok(|(stream, _)| stream)
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>> {
+        UnixListener::poll_accept(self, cx).map_ok(|(stream, _)| (stream, None))
     }
 }
 
@@ -109,6 +118,10 @@ struct Shared<S> {
     head: Duration,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Option<Duration>,
+    /// Whether requests carry their connection's peer address.
+    record_peer: bool,
+    /// The connection's peer (set per connection; TCP only).
+    peer: Option<SocketAddr>,
 }
 
 /// Resolves once `flag` is set (never, if its sender is gone without setting it).
@@ -174,6 +187,7 @@ where
         mut close_idle,
         idle,
         head,
+        peer,
         ..
     } = shared;
     let progress = Progress::new();
@@ -183,6 +197,7 @@ where
         connections,
         requests,
         progress: progress.clone(),
+        peer,
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
     let mut conn = pin!(builder.serve_connection(io, service));
@@ -243,7 +258,7 @@ async fn accept_loop<A, S>(
             accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
         };
         match accepted {
-            Ok(io) => spawn_connection(io, &shared),
+            Ok((io, peer)) => spawn_connection(io, peer, &shared),
             Err(e) if transient(&e) => log::debug!("hyper: accept on {shown}: {e}"),
             Err(e) => {
                 log::warn!("hyper: accept on {shown}: {e}; retrying in {ACCEPT_BACKOFF:?}");
@@ -254,10 +269,10 @@ async fn accept_loop<A, S>(
     if own {
         // What is queued now was sent to us: serve it. Stops at the first
         // would-block (an empty queue) or error.
-        while let Some(Ok(io)) =
+        while let Some(Ok((io, peer))) =
             poll_fn(|cx| Poll::Ready(ready_now(listener.poll_accept(cx)))).await
         {
-            spawn_connection(io, &shared);
+            spawn_connection(io, peer, &shared);
         }
     }
     // Dropping the listener closes this process's copy only: a supervisor's or
@@ -274,14 +289,16 @@ fn ready_now<T>(poll: Poll<T>) -> Option<T> {
     }
 }
 
-fn spawn_connection<S, I>(io: I, shared: &Shared<S>)
+fn spawn_connection<S, I>(io: I, peer: Option<SocketAddr>, shared: &Shared<S>)
 where
     S: HttpService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Counted from the accept on, before the task first runs.
     let counted = shared.connections.open();
-    tokio::spawn(connection(io, shared.clone(), counted));
+    let mut shared = shared.clone();
+    shared.peer = peer.filter(|_| shared.record_peer);
+    tokio::spawn(connection(io, shared, counted));
 }
 
 /// The drain's hooks into the accept loops and connection tasks.
@@ -363,6 +380,8 @@ async fn serve<S: ServiceSource>(
         head: config.request_timeout,
         tls,
         handshake_timeout: config.handshake_timeout(),
+        record_peer: ctx.records_peer_addr(),
+        peer: None,
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);

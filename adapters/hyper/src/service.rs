@@ -82,6 +82,8 @@ pub(crate) struct Lingering<S> {
     pub(crate) connections: Connections,
     pub(crate) requests: Requests,
     pub(crate) progress: Arc<Progress>,
+    /// The connection's peer, given to each request as `PeerAddr`.
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
@@ -89,8 +91,13 @@ impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Linger
     type Error = BoxError;
     type Future = Closing<S::Future>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         let counted = self.requests.start(request.uri().path());
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(handover::adapter::PeerAddr(peer));
+        }
         Closing {
             serving: Some((self.progress.serving(), counted)),
             inner: self.inner.call(request),

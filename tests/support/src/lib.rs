@@ -6,6 +6,7 @@
 // Test code: a failed step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod load;
 pub mod native;
 pub mod supervisor;
 pub mod tls;
@@ -312,16 +313,23 @@ impl Resp {
 }
 
 /// Sends one request with `Connection: close` and reads the whole response.
-pub fn exchange<S: Read + Write>(
+pub fn exchange<S: Read + Write>(s: S, method: &str, path: &str, body: &[u8]) -> io::Result<Resp> {
+    exchange_with(s, method, path, &[], body)
+}
+
+/// Like [`exchange`], with extra headers.
+pub fn exchange_with<S: Read + Write>(
     mut s: S,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Resp> {
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut reader = BufReader::new(s);
@@ -382,6 +390,17 @@ fn tcp(addr: SocketAddr) -> io::Result<TcpStream> {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     Ok(s)
+}
+
+/// `method path` with `headers` and `body` on a new connection.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Resp> {
+    exchange_with(tcp(addr)?, method, path, headers, body)
 }
 
 /// `GET path` on a new connection.
@@ -540,7 +559,18 @@ impl KeepAlive {
 
     /// Sends one request, reconnecting first if the server closed the last connection.
     pub fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Outcome {
-        match self.try_request(method, path, body) {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// Like [`KeepAlive::request`], with extra headers.
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Outcome {
+        match self.try_request(method, path, headers, body) {
             Ok((200, false)) => Outcome::Ok,
             Ok((200, true)) => {
                 self.conn = None;
@@ -558,7 +588,13 @@ impl KeepAlive {
         }
     }
 
-    fn try_request(&mut self, method: &str, path: &str, body: &[u8]) -> io::Result<(u16, bool)> {
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<(u16, bool)> {
         if self.conn.is_none() {
             let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
             s.set_read_timeout(Some(Duration::from_secs(20)))?;
@@ -568,10 +604,11 @@ impl KeepAlive {
         let Some(conn) = self.conn.as_mut() else {
             return Err(io::Error::other("no connection"));
         };
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         let mut out = head.into_bytes();
         out.extend_from_slice(body);
         conn.get_mut().write_all(&out)?;
