@@ -57,7 +57,8 @@
 //! ## Module layering
 //!
 //! From the bottom up, each module uses only those below it: `error`;
-//! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`;
+//! `body`, `identity`, `readiness`, `shutdown`, `protocol`, `tls` (which uses
+//! `protocol`), `listener`;
 //! `responder`, `router`, `signal`, `drain`; `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 
@@ -67,6 +68,7 @@ mod droplet;
 mod error;
 mod identity;
 mod listener;
+mod protocol;
 mod readiness;
 mod responder;
 mod router;
@@ -93,6 +95,7 @@ pub mod config {
     //! The sections of a [`Config`](crate::Config) and the types of their values.
 
     pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
+    pub use crate::protocol::{H2Config, HttpVersion};
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};

@@ -85,7 +85,7 @@ fn prepare(
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    let Some(mut tls) = tls_config(&config.security_layer)? else {
+    let Some(mut tls) = tls_config(&config.security_layer, &config.versions)? else {
         return Ok(None);
     };
     if let Some(unix) = listeners

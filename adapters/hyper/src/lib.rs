@@ -39,7 +39,11 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
+mod connection;
 mod convert;
+mod goaway;
+mod http2;
+mod preface;
 mod server;
 mod service;
 mod watchdog;
@@ -63,7 +67,7 @@ fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAc
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
     }
-    let tls = tls_config(&config.security_layer)?;
+    let tls = tls_config(&config.security_layer, &config.versions)?;
     Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
 }
 

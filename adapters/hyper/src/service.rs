@@ -13,23 +13,29 @@ use handover::http::{header, HeaderValue};
 use handover::BoxError;
 use hyper::body::Incoming;
 
+use crate::goaway::GoawayGate;
 use crate::watchdog::{InService, Progress};
 
 /// A boxed response future.
 pub(crate) type BoxFuture<B> =
     Pin<Box<dyn Future<Output = Result<http::Response<B>, BoxError>> + Send + 'static>>;
 
-/// A service the server can run on every connection.
-pub(crate) trait HttpService: Clone + Send + Sync + 'static {
+/// A service the server can run on every connection: a hyper service
+/// whose future is boxed (`Unpin`, so the closing wrapper needs no
+/// projection) and `Send`.
+pub(crate) trait HttpService:
+    hyper::service::Service<
+        http::Request<Incoming>,
+        Response = http::Response<Self::Body>,
+        Error = BoxError,
+        Future = BoxFuture<Self::Body>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
     /// The response body.
     type Body: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
-    /// The response future; `Unpin` so the closing wrapper needs no projection.
-    type Future: Future<Output = Result<http::Response<Self::Body>, BoxError>>
-        + Send
-        + Unpin
-        + 'static;
-    /// Answers one request.
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future;
 }
 
 /// Where a server's service comes from once it runs and has the context.
@@ -44,6 +50,22 @@ pub(crate) trait ServiceSource: Send + 'static {
 #[derive(Clone)]
 pub(crate) struct NativeService<S>(pub(crate) S);
 
+impl<S, B> hyper::service::Service<http::Request<Incoming>> for NativeService<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Response = http::Response<B>;
+    type Error = BoxError;
+    type Future = BoxFuture<B>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let future = self.0.call(request);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
 impl<S, B> HttpService for NativeService<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
@@ -56,12 +78,6 @@ where
     B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
 {
     type Body = B;
-    type Future = BoxFuture<B>;
-
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        let future = self.0.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
-    }
 }
 
 impl<S> ServiceSource for NativeService<S>
@@ -74,55 +90,94 @@ where
     }
 }
 
-/// One connection's service: adds `Connection: close` to every response once
-/// the linger has begun, and counts requests in progress for the watchdog.
+/// One connection's service: once the drain's linger has begun, adds
+/// `Connection: close` to every HTTP/1 response, and on HTTP/2 holds the
+/// next response until the connection's GOAWAY is started (see
+/// `goaway`); counts requests in progress (HTTP/2 streams) for the watchdog.
 pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
     pub(crate) connections: Connections,
     pub(crate) progress: Arc<Progress>,
+    /// The connection's GOAWAY, on HTTP/2.
+    pub(crate) goaway: Option<Arc<GoawayGate>>,
 }
 
-impl<S: HttpService> hyper::service::Service<http::Request<Incoming>> for Lingering<S> {
-    type Response = http::Response<Serving<S::Body>>;
+impl<S, B> hyper::service::Service<http::Request<Incoming>> for Lingering<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Future: Unpin,
+    S::Error: Into<BoxError>,
+{
+    type Response = http::Response<Serving<B>>;
     type Error = BoxError;
-    type Future = Closing<S::Future>;
+    type Future = Closing<S::Future, B>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         Closing {
             serving: Some(self.progress.serving()),
             inner: self.inner.call(request),
             connections: self.connections.clone(),
+            goaway: self.goaway.clone(),
+            ready: None,
         }
     }
 }
 
 /// The response future of [`Lingering`].
-pub(crate) struct Closing<F> {
+pub(crate) struct Closing<F, B> {
     inner: F,
     connections: Connections,
+    goaway: Option<Arc<GoawayGate>>,
     serving: Option<InService>,
+    /// An HTTP/2 response waiting for its connection's GOAWAY.
+    ready: Option<http::Response<Serving<B>>>,
 }
 
-impl<F, B> Future for Closing<F>
+// No field is pinned structurally: the inner future is `Unpin`, and a
+// waiting response is only ever moved out whole.
+impl<F: Unpin, B> Unpin for Closing<F, B> {}
+
+impl<F, B, E> Future for Closing<F, B>
 where
-    F: Future<Output = Result<http::Response<B>, BoxError>> + Unpin,
+    F: Future<Output = Result<http::Response<B>, E>> + Unpin,
+    E: Into<BoxError>,
 {
     type Output = Result<http::Response<Serving<B>>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        let this = &mut *self;
+        if let Some(response) = this.ready.take() {
+            return match this.goaway.as_ref().map(|gate| gate.poll_sent(cx)) {
+                Some(Poll::Pending) => {
+                    this.ready = Some(response);
+                    Poll::Pending
+                }
+                _ => Poll::Ready(Ok(response)),
+            };
+        }
+        let response = std::task::ready!(Pin::new(&mut this.inner).poll(cx)).map_err(Into::into)?;
         // The request stays in progress until its body has been sent (or dropped).
-        let serving = self.serving.take();
+        let serving = this.serving.take();
         let mut response = response.map(|inner| Serving {
             inner,
             _serving: serving,
         });
         // Decided when the response is ready, so a request that started before
-        // the linger still closes its connection.
-        if self.connections.close_after_response() {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // the linger still retires its connection.
+        if this.connections.close_after_response() {
+            match &this.goaway {
+                None => {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Some(gate) => {
+                    if gate.poll_sent(cx).is_pending() {
+                        this.ready = Some(response);
+                        return Poll::Pending;
+                    }
+                }
+            }
         }
         Poll::Ready(Ok(response))
     }
