@@ -1,4 +1,7 @@
-//! Serving one HTTP/2 connection with hyper under the drain and the watchdog.
+//! Serving one HTTP/2 connection with hyper under handover's drain and
+//! timeouts: what `handover-hyper` does with each h2 connection, public so
+//! that an adapter whose framework cannot drain HTTP/2 (`handover-actix`)
+//! serves its h2 connections the same way.
 //!
 //! | when | what the connection gets |
 //! | --- | --- |
@@ -30,13 +33,16 @@ use tokio::time::{Instant, Sleep};
 
 use crate::connection::{closing, tick, ticks};
 use crate::goaway::GoawayGate;
-use crate::service::{Closing, Lingering, Serving};
+pub use crate::preface::{sniff, Prefixed, Sniffed, PREFACE};
+pub use crate::service::{Closing, Serving};
+
+use crate::service::Lingering;
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// How HTTP/2 connections are served: hyper's builder with `[http.h2]`'s
 /// limits, and the timeouts from `[http]`.
 #[derive(Clone)]
-pub(crate) struct Http2<E> {
+pub struct Http2<E> {
     builder: http2::Builder<E>,
     /// No stream for this long: a GOAWAY (zero: never).
     idle: Duration,
@@ -46,14 +52,16 @@ pub(crate) struct Http2<E> {
 }
 
 impl<E: Clone> Http2<E> {
-    /// HTTP/2 with `config`'s limits, spawning streams on `exec`.
+    /// HTTP/2 with `config`'s limits, spawning streams on `exec`; `idle` is
+    /// how long a connection may have no stream open before its GOAWAY
+    /// (`keep_alive`, or `request_timeout` with keep-alive off; zero: no limit).
     ///
     /// Its other protections are h2's own: at most 20 streams reset by the
     /// client before the server saw them (rapid reset), a header block
     /// bounded by `max_header_list_size` (CONTINUATION flood), and no more
     /// SETTINGS or PING acknowledgements owed than can be written (floods
     /// of either).
-    pub(crate) fn new(exec: E, config: &ServerConfig, idle: Duration) -> Self {
+    pub fn new(exec: E, config: &ServerConfig, idle: Duration) -> Self {
         let h2 = &config.h2;
         let mut builder = http2::Builder::new(exec);
         builder
@@ -77,10 +85,12 @@ impl<E: Clone> Http2<E> {
         }
     }
 
-    /// Serves `service` on `io` until the connection ends: counted in
-    /// `counted` as HTTP/2, retired as the table above says once
-    /// `connections` says the linger has begun or `close_idle` is set.
-    pub(crate) async fn serve<I, S, B>(
+    /// Serves `service` on `io` (after the client's preface has been seen
+    /// or ALPN chose `h2`) until the connection ends: counted in `counted`
+    /// as HTTP/2, retired as the table above says once `connections` says
+    /// the linger has begun (`Connections::close_after_response`) or
+    /// `close_idle` is set (the adapter's `close_idle` hook).
+    pub async fn serve<I, S, B>(
         &self,
         io: I,
         service: S,

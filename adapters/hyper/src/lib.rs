@@ -42,7 +42,7 @@
 mod connection;
 mod convert;
 mod goaway;
-mod http2;
+pub mod http2;
 mod preface;
 mod server;
 mod service;

@@ -9,12 +9,13 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-/// The HTTP/2 client connection preface (RFC 9113, section 3.4).
-pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The HTTP/2 client connection preface (RFC 9113, section 3.4): the first
+/// bytes of an h2c client with prior knowledge.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What the first bytes of a connection say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sniffed {
+pub enum Sniffed {
     /// The HTTP/2 preface.
     Http2,
     /// Anything else: HTTP/1 (or garbage, which HTTP/1 answers with 400).
@@ -24,8 +25,9 @@ pub(crate) enum Sniffed {
 }
 
 /// Reads from `io` until what arrived is the whole preface or differs from
-/// it (usually at the first byte); returns the verdict and the bytes read.
-pub(crate) async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Sniffed, Vec<u8>)> {
+/// it (usually at the first byte); returns the verdict and the bytes read,
+/// which [`Prefixed`] gives back to the connection.
+pub async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Sniffed, Vec<u8>)> {
     let mut read = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; PREFACE.len()];
     while read.len() < PREFACE.len() {
@@ -48,19 +50,26 @@ pub(crate) async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Sniff
 
 /// A connection's IO that first yields `prefix` (the bytes [`sniff`] read),
 /// then reads from the connection.
-pub(crate) struct Prefixed<I> {
+#[derive(Debug)]
+pub struct Prefixed<I> {
     prefix: Vec<u8>,
     at: usize,
     inner: I,
 }
 
 impl<I> Prefixed<I> {
-    pub(crate) fn new(inner: I, prefix: Vec<u8>) -> Self {
+    /// `inner`, with `prefix` to be read first.
+    pub fn new(inner: I, prefix: Vec<u8>) -> Self {
         Prefixed {
             prefix,
             at: 0,
             inner,
         }
+    }
+
+    /// The connection's own IO.
+    pub fn get_ref(&self) -> &I {
+        &self.inner
     }
 }
 

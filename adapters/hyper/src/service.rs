@@ -105,6 +105,7 @@ pub(crate) struct Lingering<S> {
 impl<S, B> hyper::service::Service<http::Request<Incoming>> for Lingering<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    B: http_body::Body,
     S::Future: Unpin,
     S::Error: Into<BoxError>,
 {
@@ -113,7 +114,11 @@ where
     type Future = Closing<S::Future, B>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        // hyper leaves out the body of a HEAD response on HTTP/1 only.
+        let head_only =
+            request.method() == http::Method::HEAD && request.version() == http::Version::HTTP_2;
         Closing {
+            head_only,
             serving: Some(self.progress.serving()),
             inner: self.inner.call(request),
             connections: self.connections.clone(),
@@ -123,9 +128,12 @@ where
     }
 }
 
-/// The response future of [`Lingering`].
-pub(crate) struct Closing<F, B> {
+/// The response future of a service served by [`Http2`](crate::http2::Http2)
+/// (a type hyper's executor sees; nothing to use directly).
+pub struct Closing<F, B> {
     inner: F,
+    /// An HTTP/2 HEAD request: the response goes without its body.
+    head_only: bool,
     connections: Connections,
     goaway: Option<Arc<GoawayGate>>,
     serving: Option<InService>,
@@ -140,6 +148,7 @@ impl<F: Unpin, B> Unpin for Closing<F, B> {}
 impl<F, B, E> Future for Closing<F, B>
 where
     F: Future<Output = Result<http::Response<B>, E>> + Unpin,
+    B: http_body::Body,
     E: Into<BoxError>,
 {
     type Output = Result<http::Response<Serving<B>>, BoxError>;
@@ -158,10 +167,20 @@ where
         let response = std::task::ready!(Pin::new(&mut this.inner).poll(cx)).map_err(Into::into)?;
         // The request stays in progress until its body has been sent (or dropped).
         let serving = this.serving.take();
+        let head_only = this.head_only;
         let mut response = response.map(|inner| Serving {
             inner,
+            head_only,
             _serving: serving,
         });
+        if head_only && !response.headers().contains_key(header::CONTENT_LENGTH) {
+            // The length a GET would have had, as HTTP/1 says it.
+            if let Some(length) = response.body().inner_ref().size_hint().exact() {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+        }
         // Decided when the response is ready, so a request that started before
         // the linger still retires its connection.
         if this.connections.close_after_response() {
@@ -184,12 +203,22 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its request counted as in progress, so the
-    /// watchdog never closes a connection while a slow body is still streaming.
-    pub(crate) struct Serving<B> {
+    /// The response body of a service served by [`Http2`](crate::http2::Http2)
+    /// (a type hyper's executor sees; nothing to use directly): it keeps
+    /// its request counted as in progress, so the watchdog never closes a
+    /// connection while a slow body is still streaming.
+    pub struct Serving<B> {
         #[pin]
         inner: B,
+        // The response to a HEAD request: its length, none of its bytes.
+        head_only: bool,
         _serving: Option<InService>,
+    }
+}
+
+impl<B> Serving<B> {
+    fn inner_ref(&self) -> &B {
+        &self.inner
     }
 }
 
@@ -201,11 +230,15 @@ impl<B: http_body::Body> http_body::Body for Serving<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        if *this.head_only {
+            return Poll::Ready(None);
+        }
+        this.inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.head_only || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
