@@ -30,6 +30,8 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
+mod bridge;
+mod connection;
 mod convert;
 mod server;
 mod watchdog;
@@ -37,7 +39,7 @@ mod watchdog;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::App;
-use handover::adapter::{tls_config, ListenSocket, Listener, ServeContext, Server, ServerFactory};
+use handover::adapter::{tls_config, Listener, ServeContext, Server, ServerFactory};
 use handover::config::ServerConfig;
 use handover::{Error, ErrorKind, Outcome};
 
@@ -85,24 +87,7 @@ fn prepare(
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    let Some(mut tls) = tls_config(&config.security_layer, &config.versions)? else {
-        return Ok(None);
-    };
-    if let Some(unix) = listeners
-        .iter()
-        .find(|l| matches!(l.socket(), ListenSocket::Unix(_)))
-    {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "actix: TLS on the unix socket {unix} is not supported (actix-web serves unix sockets as plain HTTP only); use server = \"hyper\" or TCP listeners"
-            ),
-        ));
-    }
-    // actix-web adds its own protocols (http/1.1, and h2 when its `http2`
-    // feature is on somewhere in the build) ahead of these.
-    tls.alpn_protocols.clear();
-    Ok(Some(tls))
+    tls_config(&config.security_layer, &config.versions)
 }
 
 /// Serves a native actix-web [`App`] with handover's listeners, signals, drain
