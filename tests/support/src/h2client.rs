@@ -29,9 +29,10 @@ pub struct Retried {
 
 /// Whether `e` says the request was never processed, so RFC 9113 lets a
 /// client retry it (REFUSED_STREAM, above a GOAWAY's last stream id, or not
-/// sent at all).
+/// sent at all: the connection had closed, or hyper cancelled the request
+/// before sending it).
 pub fn never_processed(e: &hyper::Error) -> bool {
-    if e.is_canceled() {
+    if e.is_canceled() || e.is_closed() {
         return true;
     }
     let mut source = std::error::Error::source(e);
