@@ -39,6 +39,11 @@ pub use crate::service::{Closing, Serving};
 use crate::service::Lingering;
 use crate::watchdog::{Progress, Watchdog, Watched};
 
+/// Once the linger has begun, how long an HTTP/2 connection must go without
+/// a new stream before its GOAWAY: the client has read every response sent
+/// before (it would otherwise have opened streams in their place).
+const QUIET: Duration = Duration::from_millis(20);
+
 /// How HTTP/2 connections are served: hyper's builder with `[http.h2]`'s
 /// limits, and the timeouts from `[http]`.
 #[derive(Clone)]
@@ -120,6 +125,9 @@ impl<E: Clone> Http2<E> {
         let mut conn = pin!(self.builder.serve_connection(io, service));
         let mut interval = ticks(watchdog.period());
         let mut going_away = false;
+        // A response waits for the GOAWAY: streams started so far, and when
+        // the connection will have been quiet long enough.
+        let mut quieting: Option<(u64, Pin<Box<Sleep>>)> = None;
         // While the GOAWAY's PING is unanswered: when to give up on it.
         let mut answer_by: Option<Pin<Box<Sleep>>> = None;
         // Starts the graceful GOAWAY; the responses waiting for it go on.
@@ -135,9 +143,25 @@ impl<E: Clone> Http2<E> {
         let result = loop {
             tokio::select! {
                 biased;
-                // Started before the waiting response is handed to hyper,
-                // so its frames follow the GOAWAY.
-                _ = gate.asked(), if !going_away => goaway!("the drain's linger began"),
+                // A response waits: hold every response until the client
+                // has opened no stream for QUIET (it has read what was sent
+                // and waits for the held ones), then the GOAWAY, then them.
+                _ = gate.asked(), if !going_away && quieting.is_none() => {
+                    quieting = Some((progress.started(), Box::pin(tokio::time::sleep(QUIET))));
+                }
+                _ = until_quiet(&mut quieting), if !going_away => {
+                    let started = progress.started();
+                    match &mut quieting {
+                        Some((mark, sleep)) if *mark != started => {
+                            *mark = started;
+                            sleep.as_mut().reset(Instant::now() + QUIET);
+                        }
+                        _ => {
+                            quieting = None;
+                            goaway!("the drain's linger began");
+                        }
+                    }
+                }
                 result = conn.as_mut() => break result,
                 _ = closing(&mut close_idle), if !going_away => goaway!("the drain's linger ended"),
                 _ = until(&mut answer_by) => {
@@ -164,6 +188,14 @@ impl<E: Clone> Http2<E> {
         if let Err(e) = result {
             log::debug!("hyper: HTTP/2 connection ended: {e}");
         }
+    }
+}
+
+/// Resolves when the quiet period's sleep does; never without one.
+async fn until_quiet(quieting: &mut Option<(u64, Pin<Box<Sleep>>)>) {
+    match quieting {
+        Some((_, sleep)) => sleep.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -89,7 +89,7 @@ impl Progress {
         self.in_service.load(Ordering::Relaxed) > 0
     }
 
-    fn started(&self) -> u64 {
+    pub(crate) fn started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
     }
 }
