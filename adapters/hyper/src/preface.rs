@@ -49,12 +49,16 @@ pub async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Sniffed, Vec
 }
 
 /// A connection's IO that first yields `prefix` (the bytes [`sniff`] read),
-/// then reads from the connection.
+/// then reads from the connection. The read that ends the prefix also
+/// takes what has arrived since, so the reader sees the client's first
+/// write whole (hyper sizes its reads by how much each read returned).
 #[derive(Debug)]
 pub struct Prefixed<I> {
     prefix: Vec<u8>,
     at: usize,
     inner: I,
+    /// An error met while reading past the prefix, for the next read.
+    error: Option<io::Error>,
 }
 
 impl<I> Prefixed<I> {
@@ -64,6 +68,7 @@ impl<I> Prefixed<I> {
             prefix,
             at: 0,
             inner,
+            error: None,
         }
     }
 
@@ -79,6 +84,9 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.error.take() {
+            return Poll::Ready(Err(e));
+        }
         if self.at < self.prefix.len() {
             let rest = &self.prefix[self.at..];
             let n = rest.len().min(buf.remaining());
@@ -87,6 +95,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
             if self.at == self.prefix.len() {
                 self.prefix = Vec::new();
                 self.at = 0;
+                if buf.remaining() > 0 {
+                    // Pending leaves the prefix alone in this read; the
+                    // waker it registered is harmless.
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut self.inner).poll_read(cx, buf) {
+                        self.error = Some(e);
+                    }
+                }
             }
             return Poll::Ready(Ok(()));
         }
@@ -168,6 +183,14 @@ mod tests {
             .build()
             .unwrap()
             .block_on(f)
+    }
+
+    #[test]
+    fn the_read_that_ends_the_prefix_takes_what_follows() {
+        let mut io = Prefixed::new(tokio_test_io(&[b"ET / HTTP/1.1\r\n\r\n"]), b"G".to_vec());
+        let mut buf = [0u8; 64];
+        let n = run(io.read(&mut buf)).unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
     }
 
     #[test]

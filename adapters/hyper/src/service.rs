@@ -137,8 +137,9 @@ pub struct Closing<F, B> {
     connections: Connections,
     goaway: Option<Arc<GoawayGate>>,
     serving: Option<InService>,
-    /// An HTTP/2 response waiting for its connection's GOAWAY.
-    ready: Option<http::Response<Serving<B>>>,
+    /// An HTTP/2 response waiting for its connection's GOAWAY (boxed: rare,
+    /// and the future stays small).
+    ready: Option<Box<http::Response<Serving<B>>>>,
 }
 
 // No field is pinned structurally: the inner future is `Unpin`, and a
@@ -155,14 +156,13 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Some(response) = this.ready.take() {
-            return match this.goaway.as_ref().map(|gate| gate.poll_sent(cx)) {
-                Some(Poll::Pending) => {
-                    this.ready = Some(response);
-                    Poll::Pending
-                }
-                _ => Poll::Ready(Ok(response)),
-            };
+        if this.ready.is_some() {
+            if let Some(Poll::Pending) = this.goaway.as_ref().map(|gate| gate.poll_sent(cx)) {
+                return Poll::Pending;
+            }
+            if let Some(response) = this.ready.take() {
+                return Poll::Ready(Ok(*response));
+            }
         }
         let response = std::task::ready!(Pin::new(&mut this.inner).poll(cx)).map_err(Into::into)?;
         // The request stays in progress until its body has been sent (or dropped).
@@ -192,7 +192,7 @@ where
                 }
                 Some(gate) => {
                     if gate.poll_sent(cx).is_pending() {
-                        this.ready = Some(response);
+                        this.ready = Some(Box::new(response));
                         return Poll::Pending;
                     }
                 }
