@@ -10,6 +10,11 @@ GOAWAY: the client ends there. So each HUP gets its own h2load run of
 nearly --hup-every seconds: it starts, its clients connect (all accepted by
 the generation about to be replaced), the HUP follows, and the run ends
 once its clients have met the GOAWAY. The figures are sums over the runs.
+The old generation is told to stop about a second into each run: Perl's
+start_server does so --interval (1 s) after the HUP, ours when the new
+generation says READY=1, so under ours the HUP waits --load-first seconds
+(except for the reference, which never says READY=1: ours then waits
+--interval too).
 
 Two loads, each a series of its own: 64 clients with one stream at a
 time (-m 1), and 16 clients with 10 streams at a time (-m 10). For every
@@ -19,7 +24,8 @@ had arrived), so the server never saw it; one with a start time was sent
 and failed (a stream reset after processing could have begun).
 
 Usage: bench/h2_hot_restart.py [--adapters actix,hyper] [--supervisors perl,ours]
-                               [--duration 20] [--hup-every 2] [--no-build]
+                               [--duration 20] [--hup-every 2] [--load-first 0.9]
+                               [--no-build]
 Needs: h2load (nghttp2-client), Perl start_server, openssl; builds release
 binaries (demo-app, plain-hyper, handover-supervisor) with cargo first.
 """
@@ -142,7 +148,7 @@ def failed_in_log(log):
     return unsent, sent
 
 
-def one_series(args, starter, name, argv, env, tls, load, work, context):
+def one_series(args, starter, name, argv, env, tls, load, work, context, notifies):
     """--duration seconds of HUPs every --hup-every s; the summed figures."""
     sup = Supervisor(starter, argv, env)
     scheme = "https" if tls else "http"
@@ -154,7 +160,9 @@ def one_series(args, starter, name, argv, env, tls, load, work, context):
         who = whoami(url, context)
         for i in range(int(args.duration / args.hup_every)):
             t0 = time.monotonic()
-            log = os.path.join(work, "h2load-%s-%s-%d.log" % (name, load, i))
+            log = os.path.join(work, "h2load-%s-%s-%s-%d.log" % (starter, name, load, i))
+            if os.path.exists(log):
+                os.remove(log)
             p, lines, started, reader = h2load_run(url, load, args.hup_every - 0.2, log)
             if not started.wait(20):
                 raise Failure("h2load did not start:\n" + "".join(lines))
@@ -162,6 +170,8 @@ def one_series(args, starter, name, argv, env, tls, load, work, context):
             wait_for("h2load's connections", lambda: established(sup.port) >= clients)
             wait_for("accepted", lambda: accept_queue(sup.port) == 0)
             old = who["pid"]
+            if starter == "ours" and notifies:
+                time.sleep(args.load_first)
             mark = sup.mark()
             sup.hup()
             sup.find(r"old worker %d died" % old, 30, mark)
@@ -199,6 +209,8 @@ def main():
     ap.add_argument("--supervisors", type=lambda v: [s for s in v.split(",") if s], default="perl,ours")
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--hup-every", type=float, default=2)
+    ap.add_argument("--load-first", type=float, default=0.9,
+                    help="under our start_server, seconds of load before each HUP")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -224,7 +236,8 @@ def main():
             # The variants alternate: the reference runs between ours.
             for name, (argv, env, tls) in plan.items():
                 try:
-                    t = one_series(args, starter, name, argv, env, tls, load, work, context)
+                    notifies = name.startswith("handover-")
+                    t = one_series(args, starter, name, argv, env, tls, load, work, context, notifies)
                 except Failure as e:
                     print("%s %s %s: %s" % (starter, name, load, e), file=sys.stderr)
                     sys.exit(1)
