@@ -8,13 +8,16 @@ hot_restart.py), the server runs under Perl start_server inside
 (callgrind_control -z), wrk sends `GET /` on 8 keep-alive connections for
 --duration seconds, the server is stopped, and the instructions it executed
 (user space, every thread) are divided by the requests wrk completed.
+With --h2 the load is h2load over h2c instead (8 connections, 10 streams
+each), and plain-A serves HTTP/2 (H2=1; see h2_throughput.py).
 
 handover-A runs with no app middleware; handover-A+error,date runs the same
 binary with `[app] middleware = ["error", "date"]`, and the difference is
 printed as the cost of those two middleware.
 
-Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8]
-Needs: valgrind, wrk, start_server; builds release binaries with cargo first.
+Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8] [--h2]
+Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
+binaries with cargo first.
 """
 import argparse, glob, os, re, subprocess, sys, tempfile, time
 
@@ -33,7 +36,18 @@ def wait_for(path, pattern, timeout=60):
     raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
 
 
-def measure(argv, env, duration, work):
+def load(addr, duration, h2):
+    """Runs the load; returns the requests completed."""
+    if h2:
+        out = subprocess.run(["h2load", "-c8", "-m10", "-D%d" % duration, "http://%s/" % addr],
+                             capture_output=True, text=True, check=True).stdout
+        return int(re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out).group(1))
+    out = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % duration, "http://%s/" % addr],
+                         capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def measure(argv, env, duration, work, h2):
     log = os.path.join(work, "log")
     out = os.path.join(work, "cg.%p")
     cmd = ["start_server", "--port", "127.0.0.1:0", "--",
@@ -46,9 +60,7 @@ def measure(argv, env, duration, work):
         time.sleep(1)
         subprocess.run(["callgrind_control", "-z", pid], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        res = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % duration, "http://%s/" % addr],
-                             capture_output=True, text=True, check=True).stdout
-        requests = int(re.search(r"(\d+) requests in", res).group(1))
+        requests = load(addr, duration, h2)
     finally:
         sup.terminate()
         sup.wait(timeout=60)
@@ -66,6 +78,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
     ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--h2", action="store_true", help="h2load over h2c instead of wrk over HTTP/1.1")
     args = ap.parse_args()
     packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
     subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)], cwd=ROOT, check=True)
@@ -84,13 +97,14 @@ def main():
     for a in args.adapters:
         plain = os.path.join(TARGET, "plain-" + a)
         demo = os.path.join(TARGET, "demo-app")
-        rows = [("handover-" + a, [demo, "--config", cfg, "--server", a]),
-                ("handover-%s+error,date" % a, [demo, "--config", cfg_mw, "--server", a]),
-                ("native-" + a, [plain, "--handover", cfg]),
-                ("plain-" + a, [plain])]
-        results = {name: measure(argv, env, args.duration, work) for name, argv in rows}
+        plain_env = dict(env, H2="1") if args.h2 else env
+        rows = [("handover-" + a, [demo, "--config", cfg, "--server", a], env),
+                ("handover-%s+error,date" % a, [demo, "--config", cfg_mw, "--server", a], env),
+                ("native-" + a, [plain, "--handover", cfg], env),
+                ("plain-" + a, [plain], plain_env)]
+        results = {name: measure(argv, e, args.duration, work, args.h2) for name, argv, e in rows}
         base = results["plain-" + a][0]
-        for name, _ in rows:
+        for name, _, _ in rows:
             per, n = results[name]
             print("| %s | %s | %.0f | %.3f | %d |" % (a, name, per, per / base, n))
             sys.stdout.flush()

@@ -158,7 +158,7 @@ impl Droplet {
         let http = &self.config.http;
         // Bad TLS files fail here, before any inherited fd is adopted; the
         // adapter loads them again when it makes the server.
-        crate::tls::tls_config(&http.security_layer)?;
+        crate::tls::tls_config(&http.security_layer, &http.versions)?;
         // Inherited fds are checked before this process opens any of its own
         // (the signal thread's socket pair would take the lowest free number):
         // an fd the supervisor named but did not pass must read as "not open",

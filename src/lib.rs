@@ -61,8 +61,8 @@
 //! ## Module layering
 //!
 //! From the bottom up, each module uses only those below it: `error`;
-//! `body`, `identity`, `readiness`, `shutdown`, `tls`, `listener`,
-//! `connections`, `requests`, `status`, `health`;
+//! `body`, `identity`, `readiness`, `shutdown`, `protocol`, `tls` (which uses
+//! `protocol`), `listener`, `connections`, `requests`, `status`, `health`;
 //! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
 //! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
 //! `settings` (the config file); `server`; `droplet`.
@@ -82,6 +82,7 @@ mod identity;
 mod input;
 mod listener;
 pub mod middleware;
+mod protocol;
 mod readiness;
 mod requests;
 mod resource;
@@ -122,6 +123,7 @@ pub mod config {
     pub use crate::environment::Environment;
     pub use crate::listener::{BindAddress, ListenConfig, Selector, Source};
     pub use crate::middleware::cors::{AllowedOrigin, CorsConfig};
+    pub use crate::protocol::{H2Config, HttpVersion};
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};

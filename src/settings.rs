@@ -36,6 +36,7 @@ use crate::app::AppConfig;
 use crate::drain::{DrainDelay, DrainPlan};
 use crate::error::{Error, ErrorKind};
 use crate::listener::ListenConfig;
+use crate::protocol::{versions_problem, H2Config, HttpVersion};
 use crate::signal::RepeatSignal;
 use crate::tls::SecurityLayer;
 
@@ -135,6 +136,9 @@ impl Config {
                 )));
             }
         }
+        if let Some(problem) = versions_problem(&self.http.versions).or(self.http.h2.problem()) {
+            return Err(bad(&problem));
+        }
         match self.listen.problem() {
             Some(problem) => Err(bad(&problem)),
             None => Ok(()),
@@ -199,6 +203,11 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// What a second stop signal does during a drain (default `force`).
     pub repeat_signal: RepeatSignal,
+    /// HTTP versions served, in order of preference for TLS ALPN (default
+    /// `["h2", "http/1.1"]`); a server that cannot serve one listed refuses to start.
+    pub versions: Vec<HttpVersion>,
+    /// HTTP/2 limits (`[http.h2]`).
+    pub h2: H2Config,
 }
 
 impl ServerConfig {
@@ -208,6 +217,11 @@ impl ServerConfig {
         [self.request_timeout, self.keep_alive]
             .into_iter()
             .find(|d| !d.is_zero())
+    }
+
+    /// Whether `version` is among [`ServerConfig::versions`].
+    pub fn serves(&self, version: HttpVersion) -> bool {
+        self.versions.contains(&version)
     }
 
     /// The drain's timings.
@@ -240,6 +254,8 @@ impl Default for ServerConfig {
             drain_linger: Duration::from_secs(2),
             body_limit: 1024 * 1024,
             repeat_signal: RepeatSignal::Force,
+            versions: HttpVersion::DEFAULT.to_vec(),
+            h2: H2Config::default(),
         }
     }
 }
@@ -279,6 +295,14 @@ health_path = "/healthz"
 drain_linger = "1s"
 body_limit = 10
 repeat_signal = "ignore"
+versions = ["http/1.1"]
+[http.h2]
+max_concurrent_streams = 10
+initial_stream_window_size = 65535
+initial_connection_window_size = 1048576
+max_header_list_size = 8192
+ping_interval = "10s"
+ping_timeout = "2s"
 [listen]
 source = "server-starter"
 inherit = ["9090", "127.0.0.1:9091", "/run/app.sock", "web"]
@@ -300,6 +324,11 @@ unix_mode = 0o660
         assert_eq!(c.http.health_path.as_deref(), Some("/healthz"));
         assert_eq!(c.http.drain_linger, Duration::from_secs(1));
         assert_eq!(c.http.repeat_signal, RepeatSignal::Ignore);
+        assert_eq!(c.http.versions, [HttpVersion::Http1]);
+        assert!(!c.http.serves(HttpVersion::Http2));
+        assert_eq!(c.http.h2.max_concurrent_streams, 10);
+        assert_eq!(c.http.h2.max_header_list_size, 8192);
+        assert_eq!(c.http.h2.ping_timeout, Duration::from_secs(2));
         assert_eq!(c.listen.source, Source::ServerStarter);
         assert_eq!(c.listen.inherit.len(), 4);
         assert_eq!(c.listen.inherit[3], Selector::Name("web".into()));
@@ -381,6 +410,27 @@ unix_mode = 0o660
             ("[http]\nbody_limit = 0\n", "", "body_limit"),
             ("[listen]\ninherit = [\"\"]\n", "line 2", "empty"),
             ("server = [\n", "line 2", "invalid array"),
+            (
+                "[http]\nversions = [\"h3\"]\n",
+                "line 2",
+                "unknown variant `h3`, expected `http/1.1` or `h2`",
+            ),
+            ("[http]\nversions = []\n", "", "`http.versions` is empty"),
+            (
+                "[http]\nversions = [\"h2\", \"h2\"]\n",
+                "",
+                "lists \"h2\" twice",
+            ),
+            (
+                "[http.h2]\nmax_concurrent_streams = 0\n",
+                "",
+                "max_concurrent_streams",
+            ),
+            (
+                "[http.h2]\nstreams = 1\n",
+                "line 2",
+                "unknown field `streams`",
+            ),
         ];
         for (text, line, needle) in cases {
             let e = Config::from_toml(text, "app.toml").unwrap_err();

@@ -14,9 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
-
-/// The ALPN protocol every adapter speaks today (all are HTTP/1 only).
-const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+use crate::protocol::HttpVersion;
 
 /// Vapor's `SecurityLayer`: how bytes on the wire are protected.
 ///
@@ -45,7 +43,8 @@ pub enum SecurityLayer {
     /// Plain HTTP.
     #[default]
     None,
-    /// TLS (rustls) on every listener, with ALPN `http/1.1`.
+    /// TLS (rustls) on every listener, with ALPN offering the versions of
+    /// `http.versions` (`h2`, `http/1.1`).
     Tls(TlsConfig),
 }
 
@@ -137,16 +136,7 @@ fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 }
 
 /// Loads both files into a rustls server configuration with the `ring`
-/// provider, TLS 1.2 and 1.3, no client authentication, and ALPN `http/1.1`.
-///
-/// ```no_run
-/// use handover::adapter::tls_config;
-/// use handover::config::{SecurityLayer, TlsConfig};
-/// let layer = SecurityLayer::Tls(TlsConfig::new("/etc/app/cert.pem", "/etc/app/key.pem"));
-/// let config = tls_config(&layer)?.expect("TLS asked for");
-/// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
-/// # Ok::<(), handover::Error>(())
-/// ```
+/// provider, TLS 1.2 and 1.3, and no client authentication.
 ///
 /// # Errors
 /// [`ErrorKind::Tls`] naming the file at fault: unreadable, not PEM, no
@@ -160,7 +150,7 @@ fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(format!("TLS: no usable protocol version: {e}")))?
         .with_no_client_auth();
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+    let config = builder.with_single_cert(chain, key).map_err(|e| {
         let message = match e {
             rustls::Error::InconsistentKeys(_) => format!(
                 "TLS private key {} does not match the certificate in {}",
@@ -175,23 +165,40 @@ fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, Error> {
         };
         tls_error(message)
     })?;
-    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(config)
 }
 
 /// The rustls configuration `layer` asks for: `None` for plain HTTP, the
-/// files loaded (see `server_config`) for TLS. Adapters call this in
-/// `make_server`, so a new security layer is handled here once rather than
-/// in every adapter.
+/// files loaded (the `ring` provider, TLS 1.2 and 1.3, no client
+/// authentication) for TLS, with ALPN offering `versions` in their order of
+/// preference (rustls picks the first the client also offers). Adapters
+/// call this in `make_server` with `http.versions`, so a new security layer
+/// is handled here once rather than in every adapter.
+///
+/// ```no_run
+/// use handover::adapter::tls_config;
+/// use handover::config::{HttpVersion, SecurityLayer, TlsConfig};
+/// let layer = SecurityLayer::Tls(TlsConfig::new("/etc/app/cert.pem", "/etc/app/key.pem"));
+/// let config = tls_config(&layer, &HttpVersion::DEFAULT)?.expect("TLS asked for");
+/// assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// # Ok::<(), handover::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`ErrorKind::Tls`] naming the file at fault: unreadable, not PEM, no
 /// certificate or key in it, a key rustls cannot use, or a key that does not
 /// match the certificate.
-pub fn tls_config(layer: &SecurityLayer) -> Result<Option<rustls::ServerConfig>, Error> {
+pub fn tls_config(
+    layer: &SecurityLayer,
+    versions: &[HttpVersion],
+) -> Result<Option<rustls::ServerConfig>, Error> {
     match layer {
         SecurityLayer::None => Ok(None),
-        SecurityLayer::Tls(tls) => server_config(tls).map(Some),
+        SecurityLayer::Tls(tls) => {
+            let mut config = server_config(tls)?;
+            config.alpn_protocols = versions.iter().map(|v| v.alpn_id().to_vec()).collect();
+            Ok(Some(config))
+        }
     }
 }
 
@@ -222,12 +229,31 @@ mod tests {
     }
 
     #[test]
-    fn loads_a_matching_pair_with_http_1_1_alpn() {
+    fn loads_a_matching_pair_with_alpn_from_the_versions() {
         let files = Files::new();
         let (cert, key) = self_signed();
         let tls = TlsConfig::new(files.write("c.pem", &cert), files.write("k.pem", &key));
-        let config = server_config(&tls).unwrap();
-        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let layer = SecurityLayer::Tls(tls);
+        let alpn = |versions: &[HttpVersion]| {
+            tls_config(&layer, versions)
+                .unwrap()
+                .map(|c| c.alpn_protocols)
+        };
+        assert_eq!(
+            alpn(&HttpVersion::DEFAULT),
+            Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+        );
+        assert_eq!(
+            alpn(&[HttpVersion::Http1]),
+            Some(vec![b"http/1.1".to_vec()])
+        );
+        assert_eq!(
+            alpn(&[HttpVersion::Http1, HttpVersion::Http2]),
+            Some(vec![b"http/1.1".to_vec(), b"h2".to_vec()])
+        );
+        assert!(tls_config(&SecurityLayer::None, &HttpVersion::DEFAULT)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -41,6 +44,90 @@ pub fn in_flight(
 /// Names a file whose existence makes [`run`] panic at start-up.
 pub const PANIC_IF: &str = "HANDOVER_CONFORMANCE_PANIC_IF";
 
+/// Requests for `/counted` whose handler ran: what the server processed.
+static COUNTED_HANDLED: AtomicU64 = AtomicU64::new(0);
+/// Of those, responses dropped before their body was handed to the
+/// connection: a stream reset after its processing began.
+static COUNTED_CUT: AtomicU64 = AtomicU64::new(0);
+
+/// What [`run`] logs at exit: `/counted: handled N, cut M`.
+const COUNTED_LINE: &str = "conformance-app: /counted: handled ";
+
+/// `(handled, cut)` of one process, from its exit line.
+pub fn counted(line: &str) -> Option<(u64, u64)> {
+    let rest = line.split(COUNTED_LINE).nth(1)?;
+    let (handled, cut) = rest.split_once(", cut ")?;
+    Some((handled.parse().ok()?, cut.parse().ok()?))
+}
+
+/// The body of `/counted`: "Hello, world!" in one frame; counted as cut if
+/// dropped before the frame was taken.
+struct CountedBody(Option<Bytes>);
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.0.take().map(|data| Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+impl Drop for CountedBody {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            COUNTED_CUT.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Requests that arrive at `/barrier?n=N` wait for each other, N at a time.
+#[derive(Default)]
+struct Barrier {
+    /// Requests arrived so far, and who waits for more.
+    state: Mutex<(u64, Vec<Waker>)>,
+}
+
+impl Barrier {
+    /// Counts one arrival; resolves once the group of `n` it belongs to is
+    /// complete, or with the count so far after 20 s.
+    async fn meet(&self, n: u64) -> Result<(), u64> {
+        let target = {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            let target = state.0.div_ceil(n) * n;
+            if state.0 == target {
+                state.1.drain(..).for_each(Waker::wake);
+            }
+            target
+        };
+        let met = std::future::poll_fn(|cx| {
+            let mut state = self.state.lock().unwrap();
+            if state.0 >= target {
+                return Poll::Ready(());
+            }
+            state.1.push(cx.waker().clone());
+            Poll::Pending
+        });
+        let timeout = Delay::new(Duration::from_secs(20));
+        match futures_util::future::select(std::pin::pin!(met), timeout).await {
+            futures_util::future::Either::Left(_) => Ok(()),
+            futures_util::future::Either::Right(_) => Err(self.state.lock().unwrap().0),
+        }
+    }
+}
+
 fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.uri()
         .query()?
@@ -71,9 +158,33 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Router {
         "server": server,
     });
     let drain = droplet.drain_token();
+    let barrier = Arc::new(Barrier::default());
     Router::build(|r| {
         r.get("/", |_: Request| async {
             text(StatusCode::OK, "Hello, world!")
+        });
+        r.get("/counted", |_: Request| async {
+            COUNTED_HANDLED.fetch_add(1, Ordering::Relaxed);
+            Response::new(Body::new(CountedBody(Some(Bytes::from_static(
+                b"Hello, world!",
+            )))))
+        });
+        r.get("/barrier", move |req: Request| {
+            // Answers once `n` requests are in their handlers at once.
+            let barrier = barrier.clone();
+            let n = query_param(&req, "n").and_then(|v| v.parse::<u64>().ok());
+            async move {
+                match n {
+                    Some(n) if (1..=10_000).contains(&n) => match barrier.meet(n).await {
+                        Ok(()) => text(StatusCode::OK, format!("{n} together\n")),
+                        Err(seen) => text(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            format!("{seen} arrived, waited for {n}\n"),
+                        ),
+                    },
+                    _ => text(StatusCode::BAD_REQUEST, "usage: /barrier?n=N\n"),
+                }
+            }
         });
         r.get("/whoami", move |_: Request| {
             let body = whoami.clone();
@@ -235,5 +346,11 @@ pub fn run(adapter: &str, config: Option<OsString>) -> Result<Outcome, Error> {
             .with_middleware("inner", tracer("x-trace", "inner"));
     }
     let router = router(identity, adapter, &droplet);
-    droplet.with_responder(router).run()
+    let outcome = droplet.with_responder(router).run();
+    log::info!(
+        "{COUNTED_LINE}{}, cut {}",
+        COUNTED_HANDLED.load(Ordering::Relaxed),
+        COUNTED_CUT.load(Ordering::Relaxed)
+    );
+    outcome
 }

@@ -20,6 +20,9 @@ mod app;
 mod balancer;
 mod drain;
 mod faults;
+mod h2;
+mod h2_deploy;
+mod h2_hostile;
 mod hostile;
 mod hygiene;
 mod inherit;
@@ -70,7 +73,7 @@ macro_rules! cases {
             tls::https_on_a_bound_listener_with_http_1_1_alpn,
             tls::https_on_an_inherited_listener_outlives_bad_and_silent_clients,
             tls::a_handshake_started_during_the_drain_is_answered,
-            tls::tls_on_a_unix_socket_is_served_or_refused_as_documented,
+            tls::tls_on_a_unix_socket_is_served,
             tls::bad_certificate_or_key_exits_1_naming_the_file,
             requests::methods_and_routing,
             requests::headers_in_and_out,
@@ -107,6 +110,15 @@ macro_rules! cases {
             balancer::a_bound_listener_refuses_connections_once_accepting_stops,
             balancer::an_inherited_listener_keeps_queueing_for_the_next_generation,
             balancer::the_automatic_lame_duck_lasts_until_the_balancer_stops_sending,
+            h2::h2c_prior_knowledge_and_http_1_1_on_one_listener,
+            h2::tls_alpn_picks_h2_and_http_1_1_still_works,
+            h2::versions_choose_what_is_served,
+            h2::large_bodies_over_h2,
+            h2::a_hundred_streams_at_once_on_one_connection,
+            h2::the_drain_on_the_wire,
+            h2::a_stream_opened_after_the_final_goaway_is_never_processed,
+            h2_hostile::known_h2_attacks_leave_others_served_and_the_drain_bounded,
+            h2_hostile::a_flood_of_streams_past_the_limit_is_refused_not_served,
         );
         mod perl {
             cases!(@supervised $adapter, Perl);
@@ -126,6 +138,9 @@ macro_rules! cases {
             faults::an_old_generation_killed_mid_drain_is_reaped_and_serving_goes_on,
             faults::term_to_the_supervisor_while_a_generation_drains_ends_within_its_deadline,
             tls::hot_deploy_over_tls_fails_no_request,
+            h2_deploy::h2c_load_across_hups_loses_nothing_processed,
+            h2_deploy::h2_over_tls_load_across_hups_loses_nothing_processed,
+            h2_deploy::a_retrying_h2_client_across_hups_sees_no_failure,
         );
     };
     (@under $adapter:expr, $starter:ident; $($module:ident :: $case:ident,)*) => {

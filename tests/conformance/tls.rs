@@ -134,10 +134,8 @@ pub fn a_handshake_started_during_the_drain_is_answered(adapter: &Adapter) {
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
-/// TLS on a unix socket: hyper serves it; actix-web cannot (its `listen_uds`
-/// has no TLS variant), which `docs/writing-an-adapter.md` lists, so actix
-/// must refuse at startup with one line naming the socket.
-pub fn tls_on_a_unix_socket_is_served_or_refused_as_documented(adapter: &Adapter) {
+/// TLS on an inherited unix socket is served, and the path is never unlinked.
+pub fn tls_on_a_unix_socket_is_served(adapter: &Adapter) {
     let dir = tempfile::tempdir().unwrap();
     let cert = TestCert::new(dir.path());
     let path = dir.path().join("tls.sock");
@@ -146,19 +144,12 @@ pub fn tls_on_a_unix_socket_is_served_or_refused_as_documented(adapter: &Adapter
     let mut cmd = adapter.with_config(&config);
     cmd.env("SERVER_STARTER_PORT", format!("{}=5", path.display()));
     pass_fd(&mut cmd, listener.as_raw_fd(), 5);
-    match adapter.name {
-        "actix" => {
-            expect_error(cmd, &["actix: TLS on the unix socket", "tls.sock"]);
-        }
-        _ => {
-            let mut app = Proc::spawn(cmd);
-            ok_within(Duration::from_secs(10), "/ over TLS on unix", || {
-                cert.get_unix(&path, "/")
-            });
-            app.signal(libc::SIGTERM);
-            assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
-        }
-    }
+    let mut app = Proc::spawn(cmd);
+    ok_within(Duration::from_secs(10), "/ over TLS on unix", || {
+        cert.get_unix(&path, "/")
+    });
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
     assert!(path.exists(), "an inherited path is never unlinked");
     assert!(still_listening(&listener));
 }

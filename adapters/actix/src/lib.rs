@@ -4,11 +4,20 @@
 //! that serves a handover [`Responder`](handover::Responder) with actix-web on the
 //! listeners handover resolved (inherited from a supervisor or bound).
 //!
+//! * actix-server accepts and runs the workers; each connection is counted,
+//!   its TLS handshake done (tokio-rustls) and its version picked (ALPN, or
+//!   the HTTP/2 preface in clear text) by the adapter, as `http.versions`
+//!   says. HTTP/1.1 is actix-http's own dispatcher; HTTP/2 is hyper's
+//!   (`handover_hyper::http2`) in front of the same `App`, because
+//!   actix-http's HTTP/2 cannot drain with a GOAWAY. actix-web's
+//!   `HttpServer` is not used.
 //! * actix's own signal handling is off; handover's signal owner drives the stop.
-//! * On drain: actix stops accepting (`pause`), then in-flight requests finish
-//!   (`stop(true)`); a forced stop returns at once and open connections are cut.
+//! * On drain: actix stops accepting (`pause`); during the linger HTTP/1
+//!   responses carry `Connection: close` and HTTP/2 ones come behind a
+//!   graceful GOAWAY; then in-flight requests finish (`stop(true)`); a
+//!   forced stop returns at once and open connections are cut.
 //! * Inherited unix sockets are served with `listen_uds`, never `bind_uds`, so
-//!   no path is ever unlinked.
+//!   no path is ever unlinked; TLS works on them too.
 //! * Timeouts: actix's own (`keep_alive`, and `request_timeout` for a
 //!   connection's first head, 408), plus a check actix lacks: a connection
 //!   on which no request has started within `keep_alive` + `request_timeout`
@@ -30,6 +39,8 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
+mod bridge;
+mod connection;
 mod convert;
 mod server;
 mod tracked;
@@ -38,7 +49,7 @@ mod watchdog;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::App;
-use handover::adapter::{tls_config, ListenSocket, Listener, ServeContext, Server, ServerFactory};
+use handover::adapter::{tls_config, Listener, ServeContext, Server, ServerFactory};
 use handover::config::ServerConfig;
 use handover::{Error, ErrorKind, Outcome};
 
@@ -86,24 +97,7 @@ fn prepare(
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "actix: no listeners to serve"));
     }
-    let Some(mut tls) = tls_config(&config.security_layer)? else {
-        return Ok(None);
-    };
-    if let Some(unix) = listeners
-        .iter()
-        .find(|l| matches!(l.socket(), ListenSocket::Unix(_)))
-    {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "actix: TLS on the unix socket {unix} is not supported (actix-web serves unix sockets as plain HTTP only); use server = \"hyper\" or TCP listeners"
-            ),
-        ));
-    }
-    // actix-web adds its own protocols (http/1.1, and h2 when its `http2`
-    // feature is on somewhere in the build) ahead of these.
-    tls.alpn_protocols.clear();
-    Ok(Some(tls))
+    tls_config(&config.security_layer, &config.versions)
 }
 
 /// Serves a native actix-web [`App`] with handover's listeners, signals, drain

@@ -1,25 +1,32 @@
 //! The actix-web server: serve, then drain in order when handover says so.
 
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::{ConnectionType, KeepAlive};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::http::{ConnectionType, KeepAlive, Version};
+use actix_web::rt::net::{TcpStream, UnixStream};
+use actix_web::{web, App, HttpRequest, HttpResponse};
 use futures_util::future::{select, Either};
 use handover::adapter::{
     DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server, SharedResponder,
 };
-use handover::config::ServerConfig;
+use handover::config::{HttpVersion, ServerConfig};
 use handover::{Error, ErrorKind, Outcome};
+use handover_hyper::http2::Http2;
 use socket2::SockRef;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
+use crate::bridge::LocalExec;
+use crate::connection::{worker, Http1, Plain, Settings, Tls};
 use crate::convert;
 use crate::tracked::Tracked;
-use crate::watchdog::{self, Limits, Watched};
+use crate::watchdog::{Limits, Watched};
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -73,21 +80,18 @@ fn serve_error(what: &str, e: std::io::Error) -> Error {
 }
 
 /// After actix stops accepting, connections its acceptor took just before
-/// may still be on their way to a worker, not yet counted by `on_connect`;
-/// they are given this long to arrive.
+/// may still be on their way to a worker, not yet counted; they are given
+/// this long to arrive.
 const SETTLE: Duration = Duration::from_millis(20);
 
 /// The drain's hooks into actix.
 struct ActixControl {
     handle: ServerHandle,
+    close_idle: watch::Sender<bool>,
     /// A second descriptor of each listener this process bound itself:
     /// actix keeps its own open until it exits, so this one is used to stop
     /// the socket listening once actix has stopped accepting.
     own: Vec<OwnedFd>,
-    /// With TLS, `on_connect` (our count) runs only after the handshake,
-    /// which actix-server runs first; actix's own graceful stop waits for it.
-    tls: bool,
-    stopping: std::cell::RefCell<Option<actix_rt::task::JoinHandle<()>>>,
 }
 
 impl DrainHooks for ActixControl {
@@ -108,34 +112,20 @@ impl DrainHooks for ActixControl {
     }
 
     fn close_idle(&self) {
-        // actix's graceful stop closes idle keep-alive connections and lets the
-        // busy ones finish; completion is watched through our own connection
-        // count (and, with TLS, through this stop: see `finish`).
+        // HTTP/2 connections without their GOAWAY get it now; actix's
+        // graceful stop closes idle HTTP/1 connections and lets the busy
+        // ones finish. Completion is watched through our own connection
+        // count, which sees every connection from the moment a worker has it.
+        self.close_idle.send_replace(true);
         let stop = self.handle.stop(true);
-        *self.stopping.borrow_mut() = Some(actix_rt::spawn(stop));
-    }
-
-    fn counts_every_connection(&self) -> bool {
-        !self.tls
-    }
-
-    fn finish(&self) -> HookFuture<'_> {
-        let stopping = self.stopping.borrow_mut().take();
-        Box::pin(async move {
-            if let (true, Some(stopping)) = (self.tls, stopping) {
-                // Resolves once every actix worker has finished its
-                // connections, handshakes included.
-                if let Err(e) = stopping.await {
-                    log::warn!("actix: graceful stop failed: {e}");
-                }
-            }
-        })
+        actix_rt::spawn(stop);
     }
 }
 
-/// Serves the app `make_app` builds (once per worker) on `listeners`, with
-/// TLS on each when `tls` is given, then drains when handover says so. Every
-/// response carries `Connection: close` once the drain's linger has begun.
+/// Serves the app `make_app` builds (once per worker, and once more for
+/// HTTP/2) on `listeners`, with TLS on each when `tls` is given, then
+/// drains when handover says so. Every HTTP/1 response carries
+/// `Connection: close` once the drain's linger has begun.
 pub(crate) async fn serve<F, T, B>(
     config: ServerConfig,
     listeners: Vec<Listener>,
@@ -159,22 +149,23 @@ where
     } else {
         KeepAlive::Timeout(config.keep_alive)
     };
-    let counter = ctx.connections().clone();
     let lingering = ctx.connections().clone();
     let requests = ctx.requests().clone();
-    let limits = Limits::new(config.keep_alive, config.request_timeout);
-    let mut builder = HttpServer::new(move || {
+    let make_app = move || {
         let (lingering, requests) = (lingering.clone(), requests.clone());
         make_app().wrap_fn(move |request, service| {
             // Counted for the watchdog and the drain until the response body
-            // has been sent.
+            // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
             let busy = request.conn_data::<Watched>().map(Watched::start);
-            let counted = requests.start(request.path());
+            let counted =
+                (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
             let response = service.call(request);
             let lingering = lingering.clone();
             async move {
                 let mut response = response.await?;
-                counted.responded(response.status().as_u16());
+                if let Some(counted) = &counted {
+                    counted.responded(response.status().as_u16());
+                }
                 // Decided when the response is ready, so a request that started
                 // before the linger still closes its connection.
                 if lingering.close_after_response() {
@@ -186,29 +177,45 @@ where
                 Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
             }
         })
-    })
-    // The guard lives in the connection's data and drops when actix drops the connection.
-    .on_connect(move |io, data| {
-        data.insert(counter.open());
-        // actix times a connection's first request head only; see `watchdog`.
-        if let Some(limits) = limits {
-            watchdog::watch(io, data, limits);
-        }
-    })
-    .disable_signals()
-    .keep_alive(keep_alive)
-    .client_request_timeout(config.request_timeout)
-    .shutdown_timeout(actix_shutdown_secs(config.shutdown_timeout));
+    };
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(actix_shutdown_secs(config.shutdown_timeout));
     if config.workers > 0 {
         builder = builder.workers(config.workers);
     }
-    // With both timeouts off, actix keeps its own handshake limit (3 s).
-    if let Some(limit) = config.handshake_timeout() {
-        builder = builder.tls_handshake_timeout(limit);
-    }
+    let (close_idle, close_idle_rx) = watch::channel(false);
+    let idle = if config.keep_alive.is_zero() {
+        config.request_timeout
+    } else {
+        config.keep_alive
+    };
+    let settings = Arc::new(Settings {
+        connections: ctx.connections().clone(),
+        requests: ctx.requests().clone(),
+        close_idle: close_idle_rx,
+        tls: tls.map(|tls| TlsAcceptor::from(Arc::new(tls))),
+        // With both timeouts off, a handshake keeps actix-web's old default.
+        handshake_timeout: Some(config.handshake_timeout().unwrap_or(Duration::from_secs(3))),
+        sniff_limit: config.handshake_timeout(),
+        http1: config.serves(HttpVersion::Http1).then(|| Http1 {
+            keep_alive,
+            request_timeout: config.request_timeout,
+            limits: Limits::new(config.keep_alive, config.request_timeout),
+            graceful: builder.graceful_shutdown_signal(),
+        }),
+        http2: config
+            .serves(HttpVersion::Http2)
+            .then(|| Http2::new(LocalExec, &config, idle)),
+    });
+    let secure = if settings.tls.is_some() {
+        " with TLS"
+    } else {
+        ""
+    };
     let count = listeners.len();
     let mut own = Vec::new();
-    for listener in listeners {
+    for (i, listener) in listeners.into_iter().enumerate() {
         let shown = listener.to_string();
         if !listener.origin().is_inherited() {
             let fd = listener
@@ -217,15 +224,60 @@ where
                 .map_err(|e| serve_error(&format!("cannot keep a descriptor of {shown}"), e))?;
             own.push(fd);
         }
-        builder = match (listener.into_socket(), &tls) {
-            (ListenSocket::Tcp(tcp), None) => builder.listen(tcp),
-            (ListenSocket::Tcp(tcp), Some(tls)) => builder.listen_rustls_0_23(tcp, tls.clone()),
-            // `prepare` refused TLS with unix sockets.
-            (ListenSocket::Unix(unix), None) => builder.listen_uds(unix),
-            (other, _) => {
+        let name = format!("handover-listener-{i}");
+        let settings = settings.clone();
+        let make_app = make_app.clone();
+        let tls = settings.tls.clone();
+        builder = match listener.into_socket() {
+            ListenSocket::Tcp(tcp) => {
+                let local = tcp
+                    .local_addr()
+                    .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
+                match tls {
+                    None => builder.listen(name, tcp, move || {
+                        worker::<TcpStream, _, _, _, _>(
+                            settings.clone(),
+                            Plain,
+                            make_app.clone(),
+                            local,
+                        )
+                    }),
+                    Some(tls) => builder.listen(name, tcp, move || {
+                        worker::<TcpStream, _, _, _, _>(
+                            settings.clone(),
+                            Tls(tls.clone()),
+                            make_app.clone(),
+                            local,
+                        )
+                    }),
+                }
+            }
+            ListenSocket::Unix(unix) => {
+                // actix-web's own placeholder address for a unix socket's app config.
+                let local = SocketAddr::from(([127, 0, 0, 1], 8080));
+                match tls {
+                    None => builder.listen_uds(name, unix, move || {
+                        worker::<UnixStream, _, _, _, _>(
+                            settings.clone(),
+                            Plain,
+                            make_app.clone(),
+                            local,
+                        )
+                    }),
+                    Some(tls) => builder.listen_uds(name, unix, move || {
+                        worker::<UnixStream, _, _, _, _>(
+                            settings.clone(),
+                            Tls(tls.clone()),
+                            make_app.clone(),
+                            local,
+                        )
+                    }),
+                }
+            }
+            other => {
                 return Err(Error::new(
                     ErrorKind::Serve,
-                    format!("actix: cannot serve {other:?} with this security layer"),
+                    format!("actix: cannot serve {other:?}"),
                 ))
             }
         }
@@ -234,13 +286,15 @@ where
     let server = builder.run();
     let control = ActixControl {
         handle: server.handle(),
+        close_idle,
         own,
-        tls: tls.is_some(),
-        stopping: std::cell::RefCell::new(None),
     };
     let mut running = actix_rt::spawn(server);
-    let secure = if tls.is_some() { " with TLS" } else { "" };
-    ctx.ready(&format!("actix-web serving {count} listener(s){secure}"));
+    let versions: Vec<String> = config.versions.iter().map(ToString::to_string).collect();
+    ctx.ready(&format!(
+        "actix-web serving {count} listener(s){secure}, {}",
+        versions.join(" and ")
+    ));
 
     if let Either::Left((result, _)) = select(&mut running, pin!(ctx.token().draining())).await {
         return Err(match result {

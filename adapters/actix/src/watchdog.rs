@@ -17,16 +17,12 @@
 //! `request_timeout`. A connection is closed with `shutdown(2)` on its
 //! socket, which actix then reads as the client going away.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Extensions;
-use actix_web::rt::net::{TcpStream, UnixStream};
-
-type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
 
 /// The limits of one server, for its worker threads.
 #[derive(Debug, Clone, Copy)]
@@ -106,18 +102,8 @@ fn identity(fd: RawFd) -> Option<(u64, u64)> {
 }
 
 impl Socket {
-    /// The socket under the stream actix hands `on_connect`: plain TCP, TLS
-    /// over TCP, or a unix socket.
-    fn of(io: &dyn Any) -> Option<Socket> {
-        let fd = if let Some(tcp) = io.downcast_ref::<TcpStream>() {
-            tcp.as_raw_fd()
-        } else if let Some(tls) = io.downcast_ref::<TlsStream>() {
-            tls.get_ref().0.as_raw_fd()
-        } else if let Some(unix) = io.downcast_ref::<UnixStream>() {
-            unix.as_raw_fd()
-        } else {
-            return None;
-        };
+    /// The connection's socket `fd`, as it is now.
+    fn of(fd: RawFd) -> Option<Socket> {
         Some(Socket {
             fd,
             id: identity(fd)?,
@@ -192,16 +178,12 @@ thread_local! {
     static REGISTRY: RefCell<Option<Registry>> = const { RefCell::new(None) };
 }
 
-/// Watches a new connection (from `on_connect`, on its worker thread): puts
-/// its [`Watched`] in `data` and starts the thread's checker if needed.
-pub(crate) fn watch(io: &dyn Any, data: &mut Extensions, limits: Limits) {
-    let Some(socket) = Socket::of(io) else {
-        // A stream type this adapter does not know (an actix-tls version
-        // other than actix-web's, say): its late heads go untimed.
-        static WARNED: std::sync::Once = std::sync::Once::new();
-        WARNED.call_once(|| {
-            log::warn!("actix: a connection of an unknown stream type is not watched for late request heads");
-        });
+/// Watches a new HTTP/1 connection on socket `fd` (from `on_connect`, on
+/// its worker thread): puts its [`Watched`] in `data` and starts the
+/// thread's checker if needed.
+pub(crate) fn watch(fd: RawFd, data: &mut Extensions, limits: Limits) {
+    let Some(socket) = Socket::of(fd) else {
+        log::debug!("actix: fstat of a new connection's socket failed; its late heads go untimed");
         return;
     };
     let activity = Rc::new(Activity::default());
@@ -241,6 +223,7 @@ async fn checker(period: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     const SECOND: Duration = Duration::from_secs(1);
 

@@ -68,6 +68,11 @@ pub(crate) struct ResponderService {
 
 impl HttpService for ResponderService {
     type Body = Body;
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
+    type Response = Response;
+    type Error = handover::BoxError;
     type Future = BoxFuture<Body>;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {

@@ -1,7 +1,9 @@
 //! # handover-hyper
 //!
-//! The hyper adapter for [handover]: hyper 1.x (HTTP/1.1) on a tokio runtime,
-//! on the listeners handover resolved (inherited from a supervisor or bound).
+//! The hyper adapter for [handover]: hyper 1.x (HTTP/1.1, and HTTP/2 by TLS
+//! ALPN or with prior knowledge in clear text, as `http.versions` says) on a
+//! tokio runtime, on the listeners handover resolved (inherited from a
+//! supervisor or bound).
 //!
 //! * [`HyperFactory`] (named `"hyper"`) serves the app's handover
 //!   [`Responder`](handover::Responder), like every other adapter.
@@ -11,9 +13,12 @@
 //!
 //! On drain the accept loops stop and drop this process's copy of each
 //! listener (the supervisor's copy, and a unix socket's path, are untouched);
-//! during the linger every response carries `Connection: close`; then idle
-//! connections are closed with hyper's `graceful_shutdown` and busy ones
-//! close after their response. A forced stop drops the runtime at once.
+//! during the linger every HTTP/1 response carries `Connection: close` and
+//! every HTTP/2 connection's next response comes behind a graceful GOAWAY;
+//! then idle connections are closed with hyper's `graceful_shutdown` (an
+//! HTTP/2 one gets its GOAWAY) and busy ones close after their response. A
+//! forced stop drops the runtime at once. The [`http2`] module serves one
+//! HTTP/2 connection this way for other adapters too.
 //!
 //! Timeouts: a connection that moves no bytes for `keep_alive` (or
 //! `request_timeout` with keep-alive off) while no request is in progress
@@ -24,7 +29,8 @@
 //! steadily it trickles in. Both are checked once per period (the shorter of
 //! the two), so a limit is enforced to within one period. Request heads are
 //! limited to 128 KiB, as on actix, and to hyper's default of 100 header
-//! fields (431 beyond either).
+//! fields (431 beyond either). An HTTP/2 connection with no stream open for
+//! `keep_alive` gets a GOAWAY; its limits are `[http.h2]`'s.
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -39,7 +45,11 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
+mod connection;
 mod convert;
+mod goaway;
+pub mod http2;
+mod preface;
 mod server;
 mod service;
 mod watchdog;
@@ -63,7 +73,7 @@ fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAc
     if listeners.is_empty() {
         return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
     }
-    let tls = tls_config(&config.security_layer)?;
+    let tls = tls_config(&config.security_layer, &config.versions)?;
     Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
 }
 

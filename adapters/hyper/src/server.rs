@@ -1,30 +1,26 @@
 //! The hyper server: one accept loop per listener on a tokio runtime, one task
-//! per connection, and the drain's hooks into both.
+//! per connection (see `connection`), and the drain's hooks into both.
 
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use handover::adapter::{
-    ConnectionGuard, Connections, DrainHooks, HookFuture, ListenSocket, Listener, Requests,
-    ServeContext, Server,
-};
-use handover::config::ServerConfig;
+use handover::adapter::{DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server};
+use handover::config::{HttpVersion, ServerConfig};
 use handover::{Error, ErrorKind, Outcome};
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_rustls::TlsAcceptor;
 
-use crate::service::{HttpService, Lingering, ServiceSource};
-use crate::watchdog::{Progress, Watchdog, Watched};
+use crate::connection::{closing, connection, Shared};
+use crate::http2::Http2;
+use crate::service::{HttpService, ServiceSource};
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
 /// loop waits this long before accepting again instead of spinning.
@@ -102,138 +98,6 @@ fn transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
-}
-
-/// What every connection task shares.
-#[derive(Clone)]
-struct Shared<S> {
-    service: S,
-    builder: http1::Builder,
-    connections: Connections,
-    requests: Requests,
-    close_idle: watch::Receiver<bool>,
-    /// The watchdog's limits (zero: none): no progress with no request in
-    /// progress, and a request head arriving.
-    idle: Duration,
-    head: Duration,
-    tls: Option<TlsAcceptor>,
-    handshake_timeout: Option<Duration>,
-    /// Whether requests carry their connection's peer address.
-    record_peer: bool,
-    /// The connection's peer (set per connection; TCP only).
-    peer: Option<SocketAddr>,
-}
-
-/// Resolves once `flag` is set (never, if its sender is gone without setting it).
-async fn closing(flag: &mut watch::Receiver<bool>) {
-    if flag.wait_for(|set| *set).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// The watchdog's next tick, or never without one.
-async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Serves one accepted connection, after its TLS handshake when there is TLS.
-async fn connection<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
-where
-    S: HttpService,
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Some(acceptor) = shared.tls.clone() else {
-        return serve_connection(io, shared, counted).await;
-    };
-    let mut close_idle = shared.close_idle.clone();
-    let handshake = acceptor.accept(io);
-    let limit = shared.handshake_timeout;
-    let result = tokio::select! {
-        biased;
-        // A handshake still running when idle connections close has no request yet.
-        _ = closing(&mut close_idle) => return,
-        result = async move {
-            match limit {
-                Some(limit) => tokio::time::timeout(limit, handshake).await.ok(),
-                None => Some(handshake.await),
-            }
-        } => result,
-    };
-    match result {
-        Some(Ok(stream)) => serve_connection(stream, shared, counted).await,
-        Some(Err(e)) => log::debug!("hyper: TLS handshake failed: {e}"),
-        None => log::debug!(
-            "hyper: closing a connection whose TLS handshake took longer than {:?}",
-            limit.unwrap_or_default()
-        ),
-    }
-}
-
-async fn serve_connection<S, I>(io: I, shared: Shared<S>, _counted: ConnectionGuard)
-where
-    S: HttpService,
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Shared {
-        service,
-        builder,
-        connections,
-        requests,
-        mut close_idle,
-        idle,
-        head,
-        peer,
-        ..
-    } = shared;
-    let progress = Progress::new();
-    let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
-    let service = Lingering {
-        inner: service,
-        connections,
-        requests,
-        progress: progress.clone(),
-        peer,
-    };
-    let io = TokioIo::new(Watched::new(io, progress.clone()));
-    let mut conn = pin!(builder.serve_connection(io, service));
-    let mut interval = watchdog.period().map(|period| {
-        let mut interval = tokio::time::interval_at(Instant::now() + period, period);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    });
-    let mut shutting_down = false;
-    let result = loop {
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => break result,
-            _ = closing(&mut close_idle), if !shutting_down => {
-                // A head still arriving has no request yet: closed now, as
-                // hyper itself does after a connection's first request.
-                if progress.in_head() {
-                    break Ok(());
-                }
-                // Closes the connection now if it is idle, otherwise after the
-                // response in progress (with `Connection: close`).
-                conn.as_mut().graceful_shutdown();
-                shutting_down = true;
-            }
-            _ = tick(&mut interval) => {
-                if let Some(expired) = watchdog.check(Instant::now().into_std()) {
-                    log::debug!("hyper: closing a connection: {expired}");
-                    // Dropping the connection closes it.
-                    break Ok(());
-                }
-            }
-        }
-    };
-    if let Err(e) = result {
-        log::debug!("hyper: connection ended: {e}");
-    }
 }
 
 /// Accepts on `listener` until `stop`. A listener this process bound
@@ -332,7 +196,7 @@ impl DrainHooks for HyperControl {
 /// is its ~400 KiB read buffer).
 const MAX_HEAD_SIZE: usize = 128 * 1024;
 
-fn builder(config: &ServerConfig) -> http1::Builder {
+fn http1_builder(config: &ServerConfig) -> http1::Builder {
     let mut builder = http1::Builder::new();
     if config.keep_alive.is_zero() {
         builder.keep_alive(false);
@@ -372,7 +236,12 @@ async fn serve<S: ServiceSource>(
     let (close_idle, close_idle_rx) = watch::channel(false);
     let shared = Shared {
         service,
-        builder: builder(&config),
+        http1: config
+            .serves(HttpVersion::Http1)
+            .then(|| http1_builder(&config)),
+        http2: config
+            .serves(HttpVersion::Http2)
+            .then(|| Http2::new(TokioExecutor::new(), &config, idle_period(&config))),
         connections: connections.clone(),
         requests: ctx.requests().clone(),
         close_idle: close_idle_rx,
@@ -414,7 +283,11 @@ async fn serve<S: ServiceSource>(
         close_idle,
         loops: std::sync::Mutex::new(loops),
     };
-    ctx.ready(&format!("hyper serving {count} listener(s){secure}"));
+    let versions: Vec<String> = config.versions.iter().map(ToString::to_string).collect();
+    ctx.ready(&format!(
+        "hyper serving {count} listener(s){secure}, {}",
+        versions.join(" and ")
+    ));
     let outcome = ctx.drain(&control).await;
     // A stop forced before accepting stopped leaves the loops running: end
     // them here, so our copies of the listeners are closed before `run`

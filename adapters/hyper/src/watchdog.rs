@@ -11,6 +11,11 @@
 //!   steadily its bytes trickle in (a slowloris). A new connection's first
 //!   head counts from the accept.
 //!
+//! On an HTTP/2 connection bytes are no sign of use (PINGs, SETTINGS and
+//! WINDOW_UPDATEs flow on an idle one, and a header block still arriving
+//! opens no stream), so it is idle when no stream was in progress or
+//! started for the idle period, and has no head limit of its own.
+//!
 //! hyper's own `header_read_timeout` allocates and arms a timer for every
 //! request; on a small response that was over a tenth of the adapter's
 //! per-request instructions.
@@ -80,11 +85,11 @@ impl Progress {
         self.transfers.load(Ordering::Relaxed)
     }
 
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.in_service.load(Ordering::Relaxed) > 0
     }
 
-    fn started(&self) -> u64 {
+    pub(crate) fn started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
     }
 }
@@ -123,6 +128,9 @@ pub(crate) struct Watchdog {
     /// The head in progress (requests started before it) and the tick that
     /// first saw it.
     head_seen: Option<(u64, Instant)>,
+    /// HTTP/2, whose progress is streams started (and `mark` counts
+    /// them), not bytes moved.
+    http2: bool,
 }
 
 impl Watchdog {
@@ -142,7 +150,18 @@ impl Watchdog {
             quiet_since: now,
             was_busy: false,
             head_seen,
+            http2: false,
         }
+    }
+
+    /// Watches `progress` of an HTTP/2 connection: idle once no stream was
+    /// in progress or started for `idle` (zero: never); no head limit.
+    pub(crate) fn http2(progress: Arc<Progress>, idle: Duration, now: Instant) -> Watchdog {
+        let mut dog = Watchdog::new(progress, idle, Duration::ZERO, now);
+        dog.head_seen = None;
+        dog.mark = dog.progress.started();
+        dog.http2 = true;
+        dog
     }
 
     /// How often to check: the shorter limit; `None` without limits.
@@ -156,7 +175,11 @@ impl Watchdog {
     /// Checks the limits at `now` (a tick); returns the one the connection
     /// went past, if any.
     pub(crate) fn check(&mut self, now: Instant) -> Option<Expired> {
-        let transfers = self.progress.transfers();
+        let transfers = if self.http2 {
+            self.progress.started()
+        } else {
+            self.progress.transfers()
+        };
         // A request that ended since the last tick ended at most a period ago.
         let busy = self.progress.busy();
         if transfers != self.mark || busy || self.was_busy {
@@ -329,6 +352,28 @@ mod tests {
         assert!(!progress.in_head());
         assert_eq!(dog.check(t0 + 10 * limit), None);
         drop(serving);
+    }
+
+    #[test]
+    fn http2_is_idle_without_streams_whatever_bytes_move() {
+        let progress = Progress::new();
+        let t0 = Instant::now();
+        let mut dog = Watchdog::http2(progress.clone(), SECOND, t0);
+        assert_eq!(dog.period(), Some(SECOND));
+        // PINGs and SETTINGS move bytes; no stream, so no use.
+        progress.received();
+        progress.moved();
+        assert_eq!(dog.check(t0 + SECOND), Some(Expired::Idle(SECOND)));
+        let mut dog = Watchdog::http2(progress.clone(), SECOND, t0);
+        let stream = progress.serving();
+        assert_eq!(dog.check(t0 + SECOND), None, "a stream is open");
+        assert_eq!(dog.check(t0 + 5 * SECOND), None, "still open");
+        drop(stream);
+        assert_eq!(dog.check(t0 + 6 * SECOND), None, "it just ended");
+        // A stream started and ended between two ticks is use too.
+        drop(progress.serving());
+        assert_eq!(dog.check(t0 + 7 * SECOND), None);
+        assert_eq!(dog.check(t0 + 8 * SECOND), Some(Expired::Idle(SECOND)));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Benchmark baseline: what a user writes without handover. A plain actix-web
 //! 4.18 app with demo-app's routes, its socket taken from `SERVER_STARTER_PORT`
 //! by hand (first entry, no checks), actix's own signal handling (SIGTERM =
-//! graceful stop, 30 s budget).
+//! graceful stop, 30 s budget). With `H2=1` it serves HTTP/1.1 and h2c
+//! (prior knowledge) with actix-web's own HTTP/2 (`listen_auto_h2c`).
 //!
 //! `plain-actix --handover CONFIG` serves the very same `App` through
 //! `handover_actix::NativeFactory` instead (handover's listeners, signals and
@@ -130,9 +131,11 @@ async fn plain() -> std::io::Result<()> {
         .ok()
         .and_then(|w| w.parse().ok())
         .unwrap_or(1);
-    HttpServer::new(move || app(whoami.clone()))
-        .workers(workers)
-        .listen(listener)?
-        .run()
-        .await
+    let server = HttpServer::new(move || app(whoami.clone())).workers(workers);
+    let server = if std::env::var("H2").is_ok_and(|v| v == "1") {
+        server.listen_auto_h2c(listener)?
+    } else {
+        server.listen(listener)?
+    };
+    server.run().await
 }

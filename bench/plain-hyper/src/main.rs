@@ -3,6 +3,10 @@
 //! `SERVER_STARTER_PORT` by hand (first entry, no checks), a multi-thread tokio
 //! runtime with `WORKERS` worker threads (default 1), and hyper-util's graceful
 //! shutdown: SIGTERM stops accepting, in-flight connections get 30 s to finish.
+//! With `H2=1` it serves HTTP/1.1 and h2c (prior knowledge) with hyper-util's
+//! `auto::Builder`, whose graceful shutdown sends an HTTP/2 connection
+//! hyper's two-step GOAWAY: the reference the h2 hot-deploy benchmark
+//! measures handover against.
 //!
 //! `plain-hyper --handover CONFIG` serves the very same service through
 //! `handover_hyper::NativeFactory` instead (handover's listeners, signals and
@@ -20,7 +24,8 @@ use hyper::header::CONTENT_TYPE;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -97,6 +102,8 @@ async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
     let whoami = whoami("plain-hyper");
     let mut term = signal(SignalKind::terminate())?;
     let graceful = GracefulShutdown::new();
+    let h2 = std::env::var("H2").is_ok_and(|v| v == "1");
+    let auto = auto::Builder::new(TokioExecutor::new());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -109,13 +116,23 @@ async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
                 };
                 let whoami = whoami.clone();
                 let service = service_fn(move |req| route(req, whoami.clone()));
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        eprintln!("connection error: {e}");
-                    }
-                });
+                if h2 {
+                    let conn = auto.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            eprintln!("connection error: {e}");
+                        }
+                    });
+                } else {
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            eprintln!("connection error: {e}");
+                        }
+                    });
+                }
             }
             _ = term.recv() => break,
         }

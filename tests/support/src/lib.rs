@@ -1,11 +1,14 @@
 //! Test helpers shared by handover's test suites (the conformance suite,
 //! demo-app's end-to-end tests, the adapters' native-mode tests and the
 //! supervisor's tests): spawn a server (alone or under a supervisor), pass
-//! fds, speak HTTP/1.1 and TLS, wait for events. Not published.
+//! fds, speak HTTP/1.1, HTTP/2 (nghttp2's h2load, hyper's client, frames)
+//! and TLS, wait for events. Not published.
 
 // Test code: a failed step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod h2;
+pub mod h2client;
 pub mod load;
 pub mod native;
 pub mod supervisor;
@@ -505,6 +508,25 @@ pub fn accept_queue(addr: SocketAddr) -> Option<u64> {
         let rx = queues.split(':').nth(1)?;
         u64::from_str_radix(rx, 16).ok()
     })
+}
+
+/// How many established TCP connections the server listening on `addr`
+/// has (accepted or still queued), from `/proc/net/tcp` or `tcp6`.
+pub fn established(addr: SocketAddr) -> usize {
+    let table = if addr.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    let text = std::fs::read_to_string(table).unwrap_or_default();
+    let port = format!(":{:04X}", addr.port());
+    text.lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            matches!((fields.get(1), fields.get(3)), (Some(local), Some(&"01")) if local.ends_with(&port))
+        })
+        .count()
 }
 
 /// Waits until every connection made to the listener on `addr` so far has

@@ -23,18 +23,19 @@ pub struct TestCert {
     pub cert: PathBuf,
     /// Its private key, as a PEM file.
     pub key: PathBuf,
+    /// A client offering ALPN `http/1.1`, the protocol it speaks.
     client: Arc<ClientConfig>,
+    roots: RootCertStore,
 }
 
-fn client_config(roots: RootCertStore) -> ClientConfig {
+fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    // Offered like a browser; our servers speak HTTP/1.1 only.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config
 }
 
@@ -54,7 +55,8 @@ impl TestCert {
         TestCert {
             cert,
             key,
-            client: Arc::new(client_config(roots)),
+            client: Arc::new(client_config(roots.clone(), &[b"http/1.1"])),
+            roots,
         }
     }
 
@@ -78,6 +80,20 @@ impl TestCert {
         }
         let alpn = stream.conn.alpn_protocol().map(<[u8]>::to_vec);
         Ok((stream, alpn))
+    }
+
+    /// The protocol ALPN picks when a client offers `offered`, in that order.
+    pub fn alpn(&self, addr: SocketAddr, offered: &[&[u8]]) -> io::Result<Option<Vec<u8>>> {
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let config = Arc::new(client_config(self.roots.clone(), offered));
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let mut stream = StreamOwned::new(conn, tcp);
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        Ok(stream.conn.alpn_protocol().map(<[u8]>::to_vec))
     }
 
     /// `GET path` over TLS on TCP; the response and the ALPN protocol.

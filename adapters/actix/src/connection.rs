@@ -1,0 +1,365 @@
+//! One connection on an actix worker, from the socket actix-server hands
+//! over: counted at once, its TLS handshake (tokio-rustls, bounded), the
+//! choice of HTTP version (ALPN, or the HTTP/2 preface without it), then
+//! actix-http's HTTP/1 dispatcher, or hyper's HTTP/2 connection in front
+//! of the app (see `bridge`). actix-web's `HttpServer` is not used: its
+//! HTTP/2 (with its `http2` feature, which a build may turn on anywhere)
+//! cannot drain, and it would offer `h2` in ALPN whatever the config says.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_service::{
+    fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+    ServiceFactoryExt,
+};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::http::KeepAlive;
+use actix_web::rt::net::{TcpStream, UnixStream};
+use actix_web::App;
+use handover::adapter::{ConnectionGuard, Connections, Requests};
+use handover_hyper::http2::{sniff, Http2, Prefixed, Sniffed};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::bridge::{Bridge, LocalExec};
+use crate::watchdog::{self, Limits};
+
+/// HTTP/1.1 as actix-http serves it.
+#[derive(Clone)]
+pub(crate) struct Http1 {
+    pub(crate) keep_alive: KeepAlive,
+    pub(crate) request_timeout: Duration,
+    /// The late-head check actix lacks (see `watchdog`).
+    pub(crate) limits: Option<Limits>,
+    /// actix-server's graceful stop, which actix-http's HTTP/1 dispatchers
+    /// watch: idle connections close, busy ones after their response.
+    pub(crate) graceful: actix_server::GracefulShutdownSignal,
+}
+
+/// What every connection of a server shares (across worker threads).
+pub(crate) struct Settings {
+    pub(crate) connections: Connections,
+    /// Counts each HTTP/2 stream for the drain (HTTP/1 requests are counted
+    /// by the app's wrapper).
+    pub(crate) requests: Requests,
+    /// Set when the drain's linger ends.
+    pub(crate) close_idle: watch::Receiver<bool>,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) handshake_timeout: Option<Duration>,
+    /// How long the first bytes may take when they decide the version.
+    pub(crate) sniff_limit: Option<Duration>,
+    pub(crate) http1: Option<Http1>,
+    pub(crate) http2: Option<Http2<LocalExec>>,
+}
+
+/// Resolves once `flag` is set (never, if its sender is gone without setting it).
+async fn closing(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs `work` within `limit` (if any), unless `flag` is set first.
+async fn bounded<T>(
+    work: impl Future<Output = T>,
+    limit: Option<Duration>,
+    flag: &watch::Receiver<bool>,
+) -> Option<T> {
+    let mut flag = flag.clone();
+    tokio::select! {
+        biased;
+        _ = closing(&mut flag) => None,
+        done = async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+                None => Some(work.await),
+            }
+        } => done,
+    }
+}
+
+/// A stream whose socket the watchdog can close, and whose peer is known.
+pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// The connection's socket.
+    fn socket_fd(&self) -> RawFd;
+    /// The client's address (none on a unix socket).
+    fn peer(&self) -> Option<SocketAddr>;
+}
+
+impl Socket for TcpStream {
+    fn socket_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn peer(&self) -> Option<SocketAddr> {
+        self.peer_addr().ok()
+    }
+}
+
+impl Socket for UnixStream {
+    fn socket_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+    fn peer(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+impl<S: Socket> Socket for TlsStream<S> {
+    fn socket_fd(&self) -> RawFd {
+        self.get_ref().0.socket_fd()
+    }
+    fn peer(&self) -> Option<SocketAddr> {
+        self.get_ref().0.peer()
+    }
+}
+
+/// Which HTTP a connection speaks, as far as its handshake says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Http1,
+    Http2,
+    /// No ALPN: the first bytes decide.
+    Sniff,
+}
+
+/// Plain connections: the first bytes decide.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plain;
+
+/// TLS connections: ALPN decides.
+#[derive(Clone)]
+pub(crate) struct Tls(pub(crate) TlsAcceptor);
+
+/// What turns an accepted socket into the stream HTTP runs on.
+pub(crate) trait Accept<IO>: Clone + 'static {
+    type Conn: Socket;
+    fn accept(
+        &self,
+        io: IO,
+        settings: &Settings,
+    ) -> impl Future<Output = Option<(Self::Conn, Choice)>>;
+}
+
+impl<IO: Socket> Accept<IO> for Plain {
+    type Conn = IO;
+    async fn accept(&self, io: IO, _: &Settings) -> Option<(IO, Choice)> {
+        Some((io, Choice::Sniff))
+    }
+}
+
+impl<IO: Socket> Accept<IO> for Tls {
+    type Conn = TlsStream<IO>;
+    async fn accept(&self, io: IO, settings: &Settings) -> Option<(TlsStream<IO>, Choice)> {
+        // A handshake still running when idle connections close has no request yet.
+        let limit = settings.handshake_timeout;
+        match bounded(self.0.accept(io), limit, &settings.close_idle).await? {
+            Ok(stream) => {
+                let choice = match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => Choice::Http2,
+                    _ => Choice::Http1,
+                };
+                Some((stream, choice))
+            }
+            Err(e) => {
+                log::debug!("actix: TLS handshake failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The service actix-server runs on a worker for one listener: builds the
+/// app (once for HTTP/1, once for HTTP/2) and serves each connection.
+pub(crate) fn worker<IO, A, F, T, B>(
+    settings: Arc<Settings>,
+    accept: A,
+    make_app: F,
+    local: SocketAddr,
+) -> impl ServiceFactory<IO, Config = (), Response = (), Error = (), InitError = ()>
+where
+    IO: Socket,
+    A: Accept<IO>,
+    F: Fn() -> App<T> + Clone + 'static,
+    T: actix_service::ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    fn_factory(move || {
+        let (settings, accept, make_app) = (settings.clone(), accept.clone(), make_app.clone());
+        async move {
+            let secure = settings.tls.is_some();
+            // What actix-web's `HttpServer` gives the app (its `AppConfig::new`
+            // is crate-private; this is its public twin).
+            let app_config = AppConfig::__priv_test_new(secure, local.to_string(), local);
+            let h1 = match &settings.http1 {
+                Some(http1) => {
+                    let factory = http1_service::<A::Conn, _, _>(
+                        http1.clone(),
+                        make_app(),
+                        app_config.clone(),
+                        local,
+                    );
+                    let service = factory.new_service(()).await.map_err(|e| {
+                        log::error!("actix: cannot start the HTTP/1 service: {e:?}")
+                    })?;
+                    Some(Rc::new(service))
+                }
+                None => None,
+            };
+            let app = match &settings.http2 {
+                Some(_) => {
+                    let service = make_app()
+                        .into_factory()
+                        .new_service(app_config)
+                        .await
+                        .map_err(|e| {
+                            log::error!("actix: cannot start the app for HTTP/2: {e:?}")
+                        })?;
+                    Some(Rc::new(service))
+                }
+                None => None,
+            };
+            Ok::<_, ()>(fn_service(move |io: IO| {
+                // Counted from the moment the worker has it, before TLS.
+                let counted = settings.connections.open();
+                let (settings, accept, h1, app) =
+                    (settings.clone(), accept.clone(), h1.clone(), app.clone());
+                async move {
+                    let peer = io.peer();
+                    if let Some((conn, choice)) = accept.accept(io, &settings).await {
+                        serve(conn, choice, peer, counted, &settings, h1, app).await;
+                    }
+                    Ok::<(), ()>(())
+                }
+            }))
+        }
+    })
+}
+
+/// actix-http's HTTP/1 service for `app` on streams of type `S`, with the
+/// adapter's settings.
+fn http1_service<S, T, B>(
+    http1: Http1,
+    app: App<T>,
+    app_config: AppConfig,
+    local: SocketAddr,
+) -> impl ServiceFactory<
+    (Prefixed<S>, Option<SocketAddr>),
+    Config = (),
+    Response = (),
+    Error = (),
+    InitError = (),
+>
+where
+    S: Socket,
+    T: actix_service::ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let Http1 {
+        keep_alive,
+        request_timeout,
+        limits,
+        graceful,
+    } = http1;
+    let factory = app
+        .into_factory()
+        .map_err(|e: actix_web::Error| e.error_response());
+    actix_http::HttpService::build()
+        .keep_alive(keep_alive)
+        .client_request_timeout(request_timeout)
+        // actix-web's `HttpServer` default.
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(local)
+        // How actix-web's `HttpServer` tells HTTP/1 dispatchers of a
+        // graceful stop (a hidden builder method: it has no other).
+        .graceful_shutdown_signal(move || {
+            let graceful = graceful.clone();
+            async move { graceful.notified().await }
+        })
+        .on_connect_ext(move |io: &Prefixed<S>, data| {
+            // actix times a connection's first head only; see `watchdog`.
+            if let Some(limits) = limits {
+                watchdog::watch(io.get_ref().socket_fd(), data, limits);
+            }
+        })
+        .h1(map_config(factory, move |()| app_config.clone()))
+        .map_err(|e| log::debug!("actix: connection ended: {e}"))
+}
+
+/// Serves one connection whose handshake is done, with the HTTP its
+/// handshake or its first bytes chose.
+async fn serve<C, H1, S, B>(
+    conn: C,
+    choice: Choice,
+    peer: Option<SocketAddr>,
+    counted: ConnectionGuard,
+    settings: &Settings,
+    h1: Option<Rc<H1>>,
+    app: Option<Rc<S>>,
+) where
+    C: Socket,
+    H1: Service<(Prefixed<C>, Option<SocketAddr>), Response = (), Error = ()> + 'static,
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
+        + 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let mut conn = conn;
+    let (choice, read) = match choice {
+        Choice::Sniff if settings.http2.is_some() => {
+            match bounded(sniff(&mut conn), settings.sniff_limit, &settings.close_idle).await {
+                Some(Ok((Sniffed::Http2, read))) => (Choice::Http2, read),
+                Some(Ok((Sniffed::Http1, read))) => (Choice::Http1, read),
+                Some(Ok((Sniffed::Closed, _))) => return,
+                Some(Err(e)) => return log::debug!("actix: connection ended: {e}"),
+                None => {
+                    return log::debug!("actix: closing a connection that sent no request in time")
+                }
+            }
+        }
+        Choice::Sniff => (Choice::Http1, Vec::new()),
+        other => (other, Vec::new()),
+    };
+    let conn = Prefixed::new(conn, read);
+    match (choice, h1, app, &settings.http2) {
+        (Choice::Http2, _, Some(app), Some(http2)) => {
+            let bridge = Bridge { app, peer };
+            http2
+                .serve(
+                    conn,
+                    bridge,
+                    settings.connections.clone(),
+                    settings.requests.clone(),
+                    settings.close_idle.clone(),
+                    counted,
+                )
+                .await;
+        }
+        (Choice::Http1, Some(h1), _, _) => {
+            let _counted = counted;
+            let _ = h1.call((conn, peer)).await;
+        }
+        (choice, ..) => {
+            log::debug!("actix: closing a connection: http.versions does not serve {choice:?}")
+        }
+    }
+}
