@@ -12,6 +12,7 @@ mod bad_input;
 mod balancer;
 mod hostile_env;
 mod servers;
+mod shipped_config;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
