@@ -2,7 +2,9 @@
 //! (ALPN, or the HTTP/2 preface without it), and serving it with hyper's
 //! HTTP/1 or HTTP/2 connection under the watchdog and the drain's signals.
 
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::pin::pin;
 use std::time::Duration;
 
@@ -41,6 +43,23 @@ pub(crate) struct Shared<S> {
     pub(crate) record_peer: bool,
     /// The connection's peer (set per connection; TCP only).
     pub(crate) peer: Option<SocketAddr>,
+    /// The connection's socket (set per connection), owned by its IO for
+    /// as long as the connection is served.
+    pub(crate) fd: Option<RawFd>,
+}
+
+/// Whether bytes the server has not read yet wait on the socket `fd`: a
+/// request the client sent to a connection that looked idle.
+///
+/// `fd` must be the socket of an IO that is alive for the whole call.
+fn unread_input(fd: RawFd) -> bool {
+    // SAFETY: the caller passes the socket of a connection it is serving,
+    // whose IO (the fd's owner) lives until the connection task ends, after
+    // this call; the borrow ends with this function.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut byte = [MaybeUninit::<u8>::uninit()];
+    // The socket is non-blocking (tokio's): no data is `WouldBlock`.
+    matches!(socket2::SockRef::from(&fd).peek(&mut byte), Ok(n) if n > 0)
 }
 
 /// Resolves once `flag` is set (never, if its sender is gone without setting it).
@@ -187,6 +206,7 @@ where
         idle,
         head,
         peer,
+        fd,
         ..
     } = shared
     else {
@@ -218,10 +238,18 @@ where
                 if progress.in_head() {
                     break Ok(());
                 }
+                shutting_down = true;
+                // A request the client sent while the connection looked idle,
+                // not read yet: closing now would reset it (a close with
+                // unread data sends RST). hyper reads it, and its response,
+                // sent in the linger, carries `Connection: close`.
+                if fd.is_some_and(unread_input) {
+                    log::debug!("hyper: a request arrived as idle connections close: answering it first");
+                    continue;
+                }
                 // Closes the connection now if it is idle, otherwise after the
                 // response in progress (with `Connection: close`).
                 conn.as_mut().graceful_shutdown();
-                shutting_down = true;
             }
             _ = tick(&mut interval) => {
                 if let Some(expired) = watchdog.check(Instant::now().into_std()) {
@@ -234,5 +262,33 @@ where
     };
     if let Err(e) = result {
         log::debug!("hyper: connection ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    use super::unread_input;
+
+    #[test]
+    fn unread_input_sees_bytes_waiting_and_only_them() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        server.set_nonblocking(true).unwrap();
+        assert!(!unread_input(server.as_raw_fd()), "nothing sent yet");
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        assert!(unread_input(server.as_raw_fd()), "a request waits");
+        assert!(unread_input(server.as_raw_fd()), "peeking leaves it there");
+        let mut buf = [0; 64];
+        let n = server.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!unread_input(server.as_raw_fd()), "all read");
+        drop(client);
+        assert!(
+            !unread_input(server.as_raw_fd()),
+            "the end of input is not a request"
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ fn serve_error(what: &str, e: io::Error) -> Error {
 
 /// A listening socket the accept loop can poll.
 trait Acceptor: Send + Sync + 'static {
-    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    type Io: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static;
     /// A connection and, for TCP, its peer's address.
     fn poll_accept(&self, cx: &mut Context<'_>)
         -> Poll<io::Result<(Self::Io, Option<SocketAddr>)>>;
@@ -156,12 +157,13 @@ fn ready_now<T>(poll: Poll<T>) -> Option<T> {
 fn spawn_connection<S, I>(io: I, peer: Option<SocketAddr>, shared: &Shared<S>)
 where
     S: HttpService,
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
 {
     // Counted from the accept on, before the task first runs.
     let counted = shared.connections.open();
     let mut shared = shared.clone();
     shared.peer = peer.filter(|_| shared.record_peer);
+    shared.fd = Some(io.as_raw_fd());
     tokio::spawn(connection(io, shared, counted));
 }
 
@@ -251,6 +253,7 @@ async fn serve<S: ServiceSource>(
         handshake_timeout: config.handshake_timeout(),
         record_peer: ctx.records_peer_addr(),
         peer: None,
+        fd: None,
     };
     let count = listeners.len();
     let mut loops = Vec::with_capacity(count);
