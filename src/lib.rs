@@ -60,9 +60,10 @@
 //!
 //! ## Module layering
 //!
-//! From the bottom up, each module uses only those below it: `error`;
-//! `body`, `identity`, `readiness`, `shutdown`, `protocol`, `tls` (which uses
-//! `protocol`), `listener`, `connections`, `requests`, `status`, `health`;
+//! From the bottom up, each module uses only those below it: `error`,
+//! `reason`, `connections`, `requests`; `status`; `body`, `identity`,
+//! `readiness`, `shutdown`, `protocol`, `tls` (which uses `protocol`),
+//! `listener`; `health` (which uses `responder`);
 //! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
 //! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
 //! `settings` (the config file); `server`; `droplet`.
@@ -84,6 +85,7 @@ mod listener;
 pub mod middleware;
 mod protocol;
 mod readiness;
+mod reason;
 mod requests;
 mod resource;
 mod responder;
@@ -103,12 +105,13 @@ pub use error::{BoxError, Error, ErrorKind};
 pub use health::{health, Health};
 pub use identity::Identity;
 pub use input::RequestExt;
+pub use reason::{DrainReason, ForceReason};
 pub use resource::Resource;
 pub use responder::{status, text, Request, Responder, Response, ResponseFuture};
 pub use response::{Json, Redirect, ResponseRepresentable};
 pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
-pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
+pub use shutdown::{DrainToken, DrainTrigger, Outcome};
 pub use status::{DrainStatus, Phase};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.

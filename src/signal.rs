@@ -19,7 +19,8 @@ use signal_hook::iterator::{Handle, Signals};
 
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
-use crate::shutdown::{signal_name, DrainReason, DrainToken, DrainTrigger, ForceReason};
+use crate::reason::{signal_name, DrainReason, ForceReason};
+use crate::shutdown::{DrainToken, DrainTrigger};
 
 /// What a second SIGTERM/SIGINT does while a drain is running.
 ///

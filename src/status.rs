@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::connections::ConnectionKind;
-use crate::shutdown::ForceReason;
+use crate::reason::ForceReason;
 
 /// The phase a server is in, from serving to stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

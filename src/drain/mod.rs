@@ -31,8 +31,9 @@ pub use lame_duck::DrainDelay;
 use crate::connections::Connections;
 use crate::identity::Identity;
 use crate::readiness::{notify, NotifyState};
+use crate::reason::ForceReason;
 use crate::requests::Requests;
-use crate::shutdown::{DrainToken, DrainTrigger, ForceReason, Outcome};
+use crate::shutdown::{DrainToken, DrainTrigger, Outcome};
 use crate::status::Phase;
 
 /// The timings of a drain, from the `[http]` section.

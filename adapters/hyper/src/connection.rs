@@ -13,12 +13,13 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http2::Http2;
 use crate::preface::{sniff, Prefixed, Sniffed};
 use crate::service::{HttpService, Lingering, WithPeer};
+use crate::wait::{closing, tick, ticks};
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// What every connection task shares.
@@ -60,32 +61,6 @@ fn unread_input(fd: RawFd) -> bool {
     let mut byte = [MaybeUninit::<u8>::uninit()];
     // The socket is non-blocking (tokio's): no data is `WouldBlock`.
     matches!(socket2::SockRef::from(&fd).peek(&mut byte), Ok(n) if n > 0)
-}
-
-/// Resolves once `flag` is set (never, if its sender is gone without setting it).
-pub(crate) async fn closing(flag: &mut watch::Receiver<bool>) {
-    if flag.wait_for(|set| *set).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// The watchdog's next tick, or never without one.
-pub(crate) async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// An interval ticking every `period` from one period on, or none.
-pub(crate) fn ticks(period: Option<Duration>) -> Option<Interval> {
-    period.map(|period| {
-        let mut interval = tokio::time::interval_at(Instant::now() + period, period);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    })
 }
 
 /// Serves one accepted connection, after its TLS handshake when there is TLS.

@@ -31,10 +31,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::connection::{closing, tick, ticks};
 use crate::goaway::GoawayGate;
 pub use crate::preface::{sniff, Prefixed, Sniffed, PREFACE};
 pub use crate::service::{Closing, Serving};
+use crate::wait::{closing, tick, ticks};
 
 use crate::service::Lingering;
 use crate::watchdog::{Progress, Watchdog, Watched};

@@ -52,6 +52,7 @@ pub mod http2;
 mod preface;
 mod server;
 mod service;
+mod wait;
 mod watchdog;
 
 use bytes::Bytes;

@@ -19,9 +19,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::connection::{closing, connection, Shared};
+use crate::connection::{connection, Shared};
 use crate::http2::Http2;
 use crate::service::{HttpService, ServiceSource};
+use crate::wait::closing;
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
 /// loop waits this long before accepting again instead of spinning.

@@ -28,7 +28,7 @@ fn every_shipped_config_parses() {
 
 #[test]
 fn app_toml_lists_the_defaults() {
-    let shipped = Config::load(&shipped("app.toml")).unwrap();
+    let shipped = Config::load(shipped("app.toml")).unwrap();
     let mut expected = Config::default();
     // The two values app.toml says differ from the built-in defaults.
     expected.http.workers = 2;
