@@ -80,17 +80,20 @@ fn none_cut_by_a_hand_over(sup: &Supervised) -> u64 {
 }
 
 /// h2load's requests that failed: every one errored (no failure status),
-/// none timed out, and, per its log file, none was ever sent: nghttp2
-/// refused each locally after a GOAWAY had arrived (start time 0).
+/// none timed out, and every one was never sent: either never started
+/// (the run's clients ended at their GOAWAY with requests to spare) or, per
+/// its log file, refused by nghttp2 locally after a GOAWAY had arrived
+/// (start time 0).
 fn failed_only_unsent(s: &H2LoadSummary, log: &std::path::Path) {
     assert_eq!(s.failed, s.errored, "no failure status: {}", s.output);
     assert_eq!(s.timeout, 0, "{}", s.output);
+    let never_started = s.total - s.started;
     let log = std::fs::read_to_string(log).unwrap();
     let failed: Vec<&str> = log
         .lines()
         .filter(|l| l.split('\t').nth(1) != Some("200"))
         .collect();
-    assert_eq!(failed.len() as u64, s.errored, "{failed:?}");
+    assert_eq!(failed.len() as u64, s.errored - never_started, "{failed:?}");
     assert!(
         failed.iter().all(|l| l.starts_with("0\t")),
         "an errored request had been sent: {failed:?}"
@@ -111,10 +114,12 @@ fn h2load_across_hups(adapter: &Adapter, starter: Starter, tls: bool) {
         let logs = [0, 1].map(|i| dir.path().join(format!("h2load-{round}-{i}.log")));
         let log_arg = |i: usize| format!("--log-file={}", logs[i].display());
         // One stream at a time on 64 connections, and 10 at a time on 16.
-        let mut m1 = H2Load::start(&["-D", "6", "-c", "64", "-m", "1", &log_arg(0), &url]);
-        let mut m10 = H2Load::start(&["-D", "6", "-c", "16", "-m", "10", &log_arg(1), &url]);
-        m1.wait_loaded();
-        m10.wait_loaded();
+        // Far more requests than a run can make: each client ends at its
+        // GOAWAY, and the run when its last client has, however long the
+        // hand-over takes on a busy machine.
+        let many = "100000000";
+        let m1 = H2Load::start(&["-n", many, "-c", "64", "-m", "1", &log_arg(0), &url]);
+        let m10 = H2Load::start(&["-n", many, "-c", "16", "-m", "10", &log_arg(1), &url]);
         // Every client connected to, and accepted by, the generation to be
         // handed over: none lands on the next one (where the end of the
         // run, not a GOAWAY, would end it).
@@ -123,11 +128,6 @@ fn h2load_across_hups(adapter: &Adapter, starter: Starter, tls: bool) {
         });
         wait_accepted(sup.addr);
         hand_over(&mut sup, generation);
-        assert!(
-            m1.running() && m10.running(),
-            "h2load ended before generation {} was handed over",
-            generation - 1
-        );
         let (m1, m10) = (m1.finish(), m10.finish());
         failed_only_unsent(&m1, &logs[0]);
         failed_only_unsent(&m10, &logs[1]);
@@ -136,14 +136,12 @@ fn h2load_across_hups(adapter: &Adapter, starter: Starter, tls: bool) {
     }
     sup.stop();
     eprintln!(
-        "h2load -m 1: {} succeeded, {} errored; -m 10: {} succeeded, {} errored",
-        one.succeeded, one.errored, ten.succeeded, ten.errored
+        "h2load -m 1: {} started, {} succeeded; -m 10: {} started, {} succeeded",
+        one.started, one.succeeded, ten.started, ten.succeeded
     );
-    assert_eq!((one.failed, one.errored), (0, 0), "one stream at a time");
+    assert_eq!(one.started, one.succeeded, "one stream at a time");
     assert!(one.succeeded > 0 && ten.succeeded > 0);
     let handled = none_cut_by_a_hand_over(&sup);
-    // Requests answered while the first clients waited for the others to
-    // connect (h2load's warm-up) are handled but not counted by it.
     assert!(
         handled >= one.succeeded + ten.succeeded,
         "{handled} handled"
