@@ -106,7 +106,7 @@ impl<E: Clone> Http2<E> {
     ) where
         I: AsyncRead + AsyncWrite + Unpin + 'static,
         S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>> + 'static,
-        S::Future: Unpin + 'static,
+        S::Future: 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + 'static,
         B::Error: Into<BoxError>,
