@@ -2,8 +2,10 @@
 //! (ALPN, or the HTTP/2 preface without it), and serving it with hyper's
 //! HTTP/1 or HTTP/2 connection under the watchdog and the drain's signals.
 
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use handover::adapter::{ConnectionGuard, Connections, Requests};
@@ -14,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_rustls::TlsAcceptor;
 
+use crate::alarm::Alarm;
 use crate::http2::Http2;
 use crate::preface::{sniff, Prefixed, Sniffed};
 use crate::service::{HttpService, Lingering, WithPeer};
@@ -208,30 +211,47 @@ where
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut interval = ticks(watchdog.period());
     let mut shutting_down = false;
-    let result = loop {
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => break result,
-            _ = closing(&mut close_idle), if !shutting_down => {
-                // A head still arriving has no request yet: closed now, as
-                // hyper itself does after a connection's first request.
-                if progress.in_head() {
-                    break Ok(());
-                }
-                // Closes the connection now if it is idle, otherwise after the
-                // response in progress (with `Connection: close`).
-                conn.as_mut().graceful_shutdown();
-                shutting_down = true;
+    // The close flag and the tick are polled only when one of them woke
+    // the task (see `alarm`); hyper's connection at every wake.
+    let (alarm, alarm_waker) = Alarm::new();
+    let mut close = pin!(closing(&mut close_idle));
+    let result = poll_fn(|cx| loop {
+        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        if !alarm.rang(cx) {
+            return Poll::Pending;
+        }
+        let mut alarms = Context::from_waker(&alarm_waker);
+        let mut shut_down_now = false;
+        if !shutting_down && close.as_mut().poll(&mut alarms).is_ready() {
+            // A head still arriving has no request yet: closed now, as
+            // hyper itself does after a connection's first request.
+            if progress.in_head() {
+                return Poll::Ready(Ok(()));
             }
-            _ = tick(&mut interval) => {
+            // Closes the connection now if it is idle, otherwise after the
+            // response in progress (with `Connection: close`).
+            conn.as_mut().graceful_shutdown();
+            shutting_down = true;
+            shut_down_now = true;
+        }
+        if let Some(interval) = &mut interval {
+            // Polled until pending, so that the next tick wakes the alarm.
+            while interval.poll_tick(&mut alarms).is_ready() {
                 if let Some(expired) = watchdog.check(Instant::now().into_std()) {
                     log::debug!("hyper: closing a connection: {expired}");
                     // Dropping the connection closes it.
-                    break Ok(());
+                    return Poll::Ready(Ok(()));
                 }
             }
         }
-    };
+        if !shut_down_now {
+            return Poll::Pending;
+        }
+        // The connection is polled again to act on its shutdown.
+    })
+    .await;
     if let Err(e) = result {
         log::debug!("hyper: connection ended: {e}");
     }
