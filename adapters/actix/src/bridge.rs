@@ -101,8 +101,8 @@ fn to_actix(
     head.peer_addr = peer;
     for (name, value) in &parts.headers {
         // Valid in `http` 1 is valid in `http` 0.2: the same rules, the same bytes.
-        if let (Ok(name), Ok(value)) = (
-            AxName::from_bytes(name.as_str().as_bytes()),
+        if let (Some(name), Ok(value)) = (
+            crate::convert::name_to_actix(name),
             AxValue::from_bytes(value.as_bytes()),
         ) {
             head.headers.append(name, value);
@@ -131,8 +131,8 @@ fn from_actix(response: HttpResponse) -> http::Response<ActixBody> {
         if connection_specific(name) {
             continue;
         }
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+        if let (Some(name), Ok(value)) = (
+            crate::convert::name_from_actix(name),
             http::HeaderValue::from_bytes(value.as_bytes()),
         ) {
             headers.append(name, value);
