@@ -198,10 +198,8 @@ where
     let progress = Progress::new();
     let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
     let service = Lingering {
-        inner: WithPeer {
-            inner: service,
-            peer,
-        },
+        inner: service,
+        peer,
         connections,
         requests,
         progress: progress.clone(),

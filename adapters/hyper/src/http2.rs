@@ -118,6 +118,7 @@ impl<E: Clone> Http2<E> {
         let mut watchdog = Watchdog::http2(progress.clone(), self.idle, Instant::now().into_std());
         let service = Lingering {
             inner: service,
+            peer: None,
             connections,
             requests,
             progress: progress.clone(),

@@ -24,7 +24,7 @@ pub(crate) trait HttpService:
     hyper::service::Service<
         http::Request<Incoming>,
         Response = http::Response<Self::Body>,
-        Error = BoxError,
+        Error: Into<BoxError>,
         Future: Send + 'static,
     > + Clone
     + Send
@@ -43,43 +43,21 @@ pub(crate) trait ServiceSource: Send + 'static {
     fn service(self, ctx: &ServeContext) -> Self::Service;
 }
 
-/// A native hyper service, its errors boxed.
+/// A native hyper service, served as it is (its errors are boxed by the
+/// connection's [`Lingering`] wrapper).
 #[derive(Clone)]
 pub(crate) struct NativeService<S>(pub(crate) S);
 
 impl<S, B> hyper::service::Service<http::Request<Incoming>> for NativeService<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
-    S::Error: Into<BoxError>,
 {
     type Response = http::Response<B>;
-    type Error = BoxError;
-    type Future = ErrInto<S::Future>;
+    type Error = S::Error;
+    type Future = S::Future;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        ErrInto {
-            inner: self.0.call(request),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A native service's response future, its error boxed.
-    pub(crate) struct ErrInto<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, T, E> Future for ErrInto<F>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map_err(Into::into)
+        self.0.call(request)
     }
 }
 
@@ -138,6 +116,9 @@ where
 /// and for the drain.
 pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
+    /// The connection's peer, given to each request (`PeerAddr`) when the
+    /// app asked for it (HTTP/1; on HTTP/2 the inner service does it).
+    pub(crate) peer: Option<std::net::SocketAddr>,
     pub(crate) connections: Connections,
     pub(crate) requests: Requests,
     pub(crate) progress: Arc<Progress>,
@@ -155,7 +136,10 @@ where
     type Error = BoxError;
     type Future = Closing<S::Future, B>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(PeerAddr(peer));
+        }
         // hyper leaves out the body of a HEAD response on HTTP/1 only.
         let head_only =
             request.method() == http::Method::HEAD && request.version() == http::Version::HTTP_2;
