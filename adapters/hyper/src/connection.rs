@@ -168,7 +168,12 @@ where
                     .await;
             }
         }
-        Sniffed::Http1 if shared.http1.is_some() => serve_http1(io, shared, counted).await,
+        Sniffed::Http1 if shared.http1.is_some() => {
+            // A task of its own: the accept, TLS and version choice above
+            // are done, and the connection's every wake would otherwise go
+            // through their futures too.
+            tokio::spawn(serve_http1(io, shared, counted));
+        }
         Sniffed::Http1 => {
             log::debug!("hyper: closing an HTTP/1 connection: http.versions serves h2 only");
         }
