@@ -14,15 +14,29 @@ For each round and each variant (order reversed every other round):
            running); time from its response to the old generation's exit as
            start_server reports it ("old worker P died")
 Prints one table per adapter pair with medians over rounds, and the ratios the
-targets use (steady throughput handover / plain, failed requests under restart).
+targets use: a row per server with its steady throughput and p99 latency
+against plain-A and the targets (>= 0.97 of plain's requests per second, p99
+no more than 5 % above plain's), and failed requests under restart.
+
+With --plot FILE.svg it then draws the picture: for each adapter, handover-A
+and plain-A each run --plot-seconds under start_server with a HUP every
+--hup-every seconds, loaded by --plot-connections keep-alive clients (one
+process each, `GET /` one request at a time, reconnecting after a failure);
+the figure shows requests answered and requests failed per 100 ms over time,
+with the HUPs marked. Failed: the connection was refused, reset or closed
+before the whole response, or the status was not 2xx (wrk's counting). The
+clients are Python, so the rates are the clients' and far below wrk's: the
+picture is about what happens at each HUP, the tables about throughput.
+--rounds 0 draws the picture only. Needs matplotlib (Debian python3-matplotlib).
 
 Usage: bench/hot_restart.py [--adapters actix,hyper] [--rounds 3] [--duration 10]
                             [--hup-every 2] [--connections 64] [--threads 1]
-                            [--workers 1]
+                            [--workers 1] [--plot FILE.svg] [--plot-seconds 10]
+                            [--plot-connections 8]
 Needs: wrk and start_server (apt-get install wrk libserver-starter-perl);
 builds release binaries (demo-app, plain-A) with cargo first.
 """
-import argparse, os, re, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, multiprocessing, os, re, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 from stderr_lines import StderrLines
 
@@ -153,6 +167,129 @@ def measure(args, argv, env, r):
         sup.stop()
 
 
+BUCKET = 0.1  # seconds per point of the plot
+
+
+def plot_client(addr, t0, seconds, out):
+    """One keep-alive client for the plot: GET / one at a time from t0 for
+    `seconds`; puts (answered, failed) counts per bucket on `out`."""
+    host, port = addr.rsplit(":", 1)
+    n = int(seconds / BUCKET) + 1
+    ok, bad = [0] * n, [0] * n
+    request = b"GET / HTTP/1.1\r\nHost: " + addr.encode() + b"\r\n\r\n"
+    sock, buf = None, b""
+    while time.monotonic() < t0:
+        time.sleep(0.001)
+    while True:
+        now = time.monotonic() - t0
+        if now >= seconds:
+            break
+        i = int(now / BUCKET)
+        try:
+            if sock is None:
+                sock = socket.create_connection((host, int(port)), timeout=5)
+                buf = b""
+            sock.sendall(request)
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed before the response")
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            length = int(m.group(1)) if m else 0
+            while len(buf) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed within the body")
+                buf += chunk
+            buf = buf[length:]
+            if re.search(rb"(?im)^connection:\s*close", head):
+                sock.close()
+                sock = None
+            if 200 <= status < 300:
+                ok[i] += 1
+            else:
+                bad[i] += 1
+        except (OSError, ValueError, IndexError):
+            bad[i] += 1
+            if sock is not None:
+                sock.close()
+            sock = None
+            time.sleep(0.005)
+    if sock is not None:
+        sock.close()
+    out.put((ok, bad))
+
+
+def timeline(args, argv, env):
+    """One server under start_server, loaded by the plot's clients, HUPed
+    every --hup-every s; returns answered and failed per bucket, and the HUP times."""
+    sup = Supervisor(argv, env)
+    try:
+        time.sleep(0.5)
+        out = multiprocessing.Queue()
+        t0 = time.monotonic() + 0.5
+        procs = [multiprocessing.Process(target=plot_client, args=(sup.addr, t0, args.plot_seconds, out))
+                 for _ in range(args.plot_connections)]
+        for p in procs:
+            p.start()
+        hups = []
+        while True:
+            at = t0 + (len(hups) + 1) * args.hup_every
+            if at >= t0 + args.plot_seconds - 0.5:
+                break
+            time.sleep(max(0.0, at - time.monotonic()))
+            sup.hup()
+            hups.append(time.monotonic() - t0)
+        results = [out.get(timeout=args.plot_seconds + 30) for _ in procs]
+        for p in procs:
+            p.join()
+    finally:
+        sup.stop()
+    # The last bucket is partial: left out.
+    ok = [sum(col) for col in zip(*(r[0] for r in results))][:-1]
+    bad = [sum(col) for col in zip(*(r[1] for r in results))][:-1]
+    return ok, bad, hups
+
+
+def draw(path, adapters, lines):
+    """lines: adapter -> server -> (ok, bad, hups)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(adapters), 1, figsize=(10, 4.2 * len(adapters)), squeeze=False)
+    colors = {"handover": "tab:blue", "plain": "tab:gray"}
+    fails = {"handover": "tab:orange", "plain": "tab:red"}
+    for ax, a in zip(axes[:, 0], adapters):
+        # Failures are a handful against thousands answered: their own axis.
+        ax2 = ax.twinx()
+        most = 1
+        for k, (server, (ok, bad, hups)) in enumerate(lines[a].items()):
+            kind = server.split("-")[0]
+            t = [i * BUCKET for i in range(len(ok))]
+            ax.plot(t, ok, color=colors[kind], lw=1.2,
+                    label="%s: answered (%d in all)" % (server, sum(ok)))
+            ax2.bar([x + BUCKET * (0.25 + 0.5 * k) for x in t], bad, width=BUCKET / 2,
+                    color=fails[kind], label="%s: failed (%d in all)" % (server, sum(bad)))
+            most = max(most, max(bad))
+        for i, h in enumerate(next(iter(lines[a].values()))[2]):
+            ax.axvline(h, color="black", ls="--", lw=0.8, label="HUP" if i == 0 else None)
+        ax.set_title("%s: requests per 100 ms across hot restarts (HUP every few seconds)" % a)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("answered per 100 ms")
+        ax.set_ylim(bottom=0)
+        ax2.set_ylabel("failed per 100 ms")
+        ax2.set_ylim(0, most * 1.6)
+        handles, labels = ax.get_legend_handles_labels()
+        handles2, labels2 = ax2.get_legend_handles_labels()
+        ax.legend(handles + handles2, labels + labels2, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize="small", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def failed(rows):
     return sum(x["failed"] for x in rows)
 
@@ -175,6 +312,14 @@ def report(adapter, runs):
                 "%.1f" % med(r["exit"]) if mode == "restart" else ""))
     print()
     steady = lambda r: med(x["rps"] for x in r["steady"])
+    p99 = lambda r: med(x["p99"] for x in r["steady"])
+    print("| server | steady req/s vs plain | target | met | steady p99 vs plain | target | met |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | --- |")
+    for name, r in (("handover-" + adapter, h), ("native-" + adapter, n)):
+        rps, lat = steady(r) / steady(p), p99(r) / p99(p)
+        print("| %s | %.3f | >= 0.97 | %s | %.3f | <= 1.05 | %s |" % (
+            name, rps, "yes" if rps >= 0.97 else "**no**", lat, "yes" if lat <= 1.05 else "**no**"))
+    print()
     print("steady throughput handover / plain: %.3f" % (steady(h) / steady(p)))
     print("steady throughput native / plain: %.3f" % (steady(n) / steady(p)))
     print("failed requests under restart handover / native / plain: %d / %d / %d" % (
@@ -192,7 +337,16 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--plot", metavar="FILE.svg", help="also draw requests and failures over time across HUPs")
+    ap.add_argument("--plot-seconds", type=float, default=10.0)
+    ap.add_argument("--plot-connections", type=int, default=8)
     args = ap.parse_args()
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401 (checked before the runs, not after)
+        except ImportError:
+            ap.error("--plot needs matplotlib, which %s cannot import (Debian: apt-get install "
+                     "python3-matplotlib, then run this script with /usr/bin/python3)" % sys.executable)
     if not args.adapters:
         ap.error("--adapters: need at least one adapter")
     packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
@@ -212,12 +366,26 @@ def main():
                 rnd + 1, name, r["steady"][-1]["rps"], r["restart"][-1]["rps"],
                 r["restart"][-1]["failed"], r["exit"][-1]), file=sys.stderr)
 
-    print()
-    print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d; "
-          "medians over rounds (restarts and failed requests: totals)" % (
-              args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers))
-    for a in args.adapters:
-        report(a, runs)
+    if args.rounds > 0:
+        print()
+        print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d; "
+              "medians over rounds (restarts and failed requests: totals)" % (
+                  args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers))
+        for a in args.adapters:
+            report(a, runs)
+    if args.plot:
+        lines = {}
+        for a in args.adapters:
+            lines[a] = {}
+            for name in ("handover-" + a, "plain-" + a):
+                argv, env = plan[name]
+                lines[a][name] = timeline(args, argv, env)
+                ok, bad, hups = lines[a][name]
+                print("plot %-16s %d answered, %d failed, %d HUPs" % (name, sum(ok), sum(bad), len(hups)),
+                      file=sys.stderr)
+        draw(args.plot, args.adapters, lines)
+        print("\nplot: %s (%d clients, %gs, HUP every %gs)" % (
+            args.plot, args.plot_connections, args.plot_seconds, args.hup_every))
 
 
 if __name__ == "__main__":

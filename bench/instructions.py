@@ -15,7 +15,14 @@ handover-A runs with no app middleware; handover-A+error,date runs the same
 binary with `[app] middleware = ["error", "date"]`, and the difference is
 printed as the cost of those two middleware.
 
+Every row is printed with its ratio to plain-A and the issue's target for
+it (framework-agnostic and every new path: <= 1.03; native: <= 1.01).
+--rows picks rows by name (handover, handover+error,date, native, plain;
+plain is always measured, as the base). --keep DIR keeps each row's
+callgrind output there (DIR/ROW.out) for `callgrind_annotate --inclusive=yes`.
+
 Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8] [--h2]
+                             [--rows handover,native] [--keep DIR]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
 """
@@ -47,7 +54,11 @@ def load(addr, duration, h2):
     return int(re.search(r"(\d+) requests in", out).group(1))
 
 
-def measure(argv, env, duration, work, h2):
+# The issue's targets, instructions per request against plain-A.
+TARGETS = {"handover": 1.03, "handover+error,date": None, "native": 1.01, "plain": None}
+
+
+def measure(argv, env, duration, work, h2, keep=None):
     log = os.path.join(work, "log")
     out = os.path.join(work, "cg.%p")
     cmd = ["start_server", "--port", "127.0.0.1:0", "--",
@@ -70,6 +81,9 @@ def measure(argv, env, duration, work, h2):
             m = re.search(r"^totals: (\d+)", f.read(), re.M)
         if m:
             total += int(m.group(1))
+            if keep:
+                os.replace(path, keep)
+                continue
         os.remove(path)
     return total / requests, requests
 
@@ -79,7 +93,12 @@ def main():
     ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--h2", action="store_true", help="h2load over h2c instead of wrk over HTTP/1.1")
+    ap.add_argument("--rows", type=lambda v: [r for r in v.split(",") if r],
+                    default=list(TARGETS), help="rows to measure (plain always is)")
+    ap.add_argument("--keep", metavar="DIR", help="keep each row's callgrind output in DIR")
     args = ap.parse_args()
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
     subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)], cwd=ROOT, check=True)
     work = tempfile.mkdtemp()
@@ -92,26 +111,40 @@ def main():
     env = dict(os.environ, RUST_LOG="info", WORKERS="1")
     env.pop("SERVER_STARTER_PORT", None)
     costs = []
-    print("| adapter | server | instructions per request | vs plain | requests |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    proto = "h2c" if args.h2 else "HTTP/1.1"
+    print("| adapter | server | protocol | instructions per request | vs plain | target | met | requests |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- | ---: |")
     for a in args.adapters:
         plain = os.path.join(TARGET, "plain-" + a)
         demo = os.path.join(TARGET, "demo-app")
         plain_env = dict(env, H2="1") if args.h2 else env
-        rows = [("handover-" + a, [demo, "--config", cfg, "--server", a], env),
-                ("handover-%s+error,date" % a, [demo, "--config", cfg_mw, "--server", a], env),
-                ("native-" + a, [plain, "--handover", cfg], env),
-                ("plain-" + a, [plain], plain_env)]
-        results = {name: measure(argv, e, args.duration, work, args.h2) for name, argv, e in rows}
-        base = results["plain-" + a][0]
-        for name, _, _ in rows:
-            per, n = results[name]
-            print("| %s | %s | %.0f | %.3f | %d |" % (a, name, per, per / base, n))
+        rows = [("handover", [demo, "--config", cfg, "--server", a], env),
+                ("handover+error,date", [demo, "--config", cfg_mw, "--server", a], env),
+                ("native", [plain, "--handover", cfg], env),
+                ("plain", [plain], plain_env)]
+        rows = [r for r in rows if r[0] in args.rows or r[0] == "plain"]
+        results = {}
+        for row, argv, e in rows:
+            keep = args.keep and os.path.join(
+                args.keep, "%s-%s%s.out" % (row, a, "-h2" if args.h2 else ""))
+            results[row] = measure(argv, e, args.duration, work, args.h2, keep)
+        base = results["plain"][0]
+        for row, _, _ in rows:
+            per, n = results[row]
+            name = row.replace("handover", "handover-" + a, 1) if row.startswith("handover") \
+                else "%s-%s" % (row, a)
+            target = TARGETS.get(row)
+            print("| %s | %s | %s | %.0f | %.3f | %s | %s | %d |" % (
+                a, name, proto, per, per / base,
+                "<= %.2f" % target if target else "",
+                ("yes" if per / base <= target else "**no**") if target else "",
+                n))
             sys.stdout.flush()
-        bare = results["handover-" + a][0]
-        with_mw = results["handover-%s+error,date" % a][0]
-        costs.append("%s: error + date middleware cost %+.0f instructions per request (%+.1f%%)"
-                     % (a, with_mw - bare, 100.0 * (with_mw - bare) / bare))
+        if "handover" in results and "handover+error,date" in results:
+            bare = results["handover"][0]
+            with_mw = results["handover+error,date"][0]
+            costs.append("%s: error + date middleware cost %+.0f instructions per request (%+.1f%%)"
+                         % (a, with_mw - bare, 100.0 * (with_mw - bare) / bare))
     print()
     for line in costs:
         print(line)

@@ -180,21 +180,26 @@ impl Router {
         Ok(())
     }
 
-    fn lookup(&self, method: &str, path: &str) -> Option<(SharedResponder, Params)> {
+    fn lookup(&self, method: &str, path: &str) -> Option<(&SharedResponder, Params)> {
         let table = self.routes.get(method)?;
         let found = table.at(path).ok()?;
-        let params = found
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
-                (k.to_owned(), v.into_owned())
-            })
-            .collect();
-        Some((found.value.clone(), Params(params)))
+        // A route without parameters allocates nothing.
+        let params = if found.params.is_empty() {
+            Vec::new()
+        } else {
+            found
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                    (k.to_owned(), v.into_owned())
+                })
+                .collect()
+        };
+        Some((found.value, Params(params)))
     }
 
-    fn find(&self, method: &Method, path: &str) -> Option<(SharedResponder, Params)> {
+    fn find(&self, method: &Method, path: &str) -> Option<(&SharedResponder, Params)> {
         self.lookup(method.as_str(), path)
             .or_else(|| {
                 (method == Method::HEAD)

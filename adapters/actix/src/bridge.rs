@@ -91,7 +91,7 @@ fn to_actix(
 ) -> Result<actix_http::Request, BadHead> {
     let (parts, body) = request.into_parts();
     let method = AxMethod::from_bytes(parts.method.as_str().as_bytes()).map_err(|_| BadHead)?;
-    let uri: AxUri = parts.uri.to_string().parse().map_err(|_| BadHead)?;
+    let uri = AxUri::try_from(uri_text(&parts.uri)).map_err(|_| BadHead)?;
     let payload: actix_http::BoxedPayloadStream = Box::pin(Incoming2(body));
     let mut out = actix_http::Request::with_payload(Payload::from(payload));
     let head = out.head_mut();
@@ -101,14 +101,41 @@ fn to_actix(
     head.peer_addr = peer;
     for (name, value) in &parts.headers {
         // Valid in `http` 1 is valid in `http` 0.2: the same rules, the same bytes.
-        if let (Ok(name), Ok(value)) = (
-            AxName::from_bytes(name.as_str().as_bytes()),
+        if let (Some(name), Ok(value)) = (
+            crate::convert::name_to_actix(name),
             AxValue::from_bytes(value.as_bytes()),
         ) {
             head.headers.append(name, value);
         }
     }
     Ok(out)
+}
+
+/// The URI as text, as its `Display` writes it, without the formatting
+/// machinery (a tenth of the cost); actix parses it again.
+fn uri_text(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str();
+    let authority = uri.authority().map(http::uri::Authority::as_str);
+    let query = uri.query();
+    let mut text = String::with_capacity(
+        scheme.map_or(0, |s| s.len() + 3)
+            + authority.map_or(0, str::len)
+            + uri.path().len()
+            + query.map_or(0, |q| q.len() + 1),
+    );
+    if let Some(scheme) = scheme {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    if let Some(authority) = authority {
+        text.push_str(authority);
+    }
+    text.push_str(uri.path());
+    if let Some(query) = query {
+        text.push('?');
+        text.push_str(query);
+    }
+    text
 }
 
 /// Headers that belong to an HTTP/1 connection, never sent on HTTP/2.
@@ -131,8 +158,8 @@ fn from_actix(response: HttpResponse) -> http::Response<ActixBody> {
         if connection_specific(name) {
             continue;
         }
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+        if let (Some(name), Ok(value)) = (
+            crate::convert::name_from_actix(name),
             http::HeaderValue::from_bytes(value.as_bytes()),
         ) {
             headers.append(name, value);
@@ -199,6 +226,21 @@ impl http_body::Body for ActixBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uris_are_written_as_display_writes_them() {
+        for uri in [
+            "http://example.com/a/b?x=1&y=2",
+            "https://user@example.com:8443/",
+            "/only/a/path",
+            "/path?q",
+            "*",
+            "http://[::1]:80/x",
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert_eq!(uri_text(&uri), uri.to_string());
+        }
+    }
 
     #[test]
     fn responses_keep_status_and_headers_but_not_http1_ones() {

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use handover::{http, Body, Request, Response};
@@ -30,6 +30,57 @@ impl Reject {
         }
     }
 }
+
+/// The standard header names requests and responses carry most, mapped
+/// between the two `http` crates by comparison instead of parsing the name
+/// again; any other name is parsed (it was valid in the other crate, under
+/// the same rules).
+macro_rules! common_names {
+    ($($name:ident),* $(,)?) => {
+        /// actix's header name as `http` 1's.
+        pub(crate) fn name_from_actix(name: &AxName) -> Option<http::HeaderName> {
+            $(
+                if *name == actix_web::http::header::$name {
+                    return Some(http::header::$name);
+                }
+            )*
+            http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()
+        }
+
+        /// `http` 1's header name as actix's.
+        pub(crate) fn name_to_actix(name: &http::HeaderName) -> Option<AxName> {
+            $(
+                if *name == http::header::$name {
+                    return Some(actix_web::http::header::$name);
+                }
+            )*
+            AxName::from_bytes(name.as_str().as_bytes()).ok()
+        }
+    };
+}
+
+common_names!(
+    HOST,
+    CONTENT_TYPE,
+    USER_AGENT,
+    ACCEPT,
+    ACCEPT_ENCODING,
+    ACCEPT_LANGUAGE,
+    CONTENT_LENGTH,
+    COOKIE,
+    SET_COOKIE,
+    CACHE_CONTROL,
+    DATE,
+    LOCATION,
+    ETAG,
+    LAST_MODIFIED,
+    CONTENT_ENCODING,
+    AUTHORIZATION,
+    REFERER,
+    ORIGIN,
+    VARY,
+    ALLOW,
+);
 
 fn version(v: AxVersion) -> http::Version {
     match v {
@@ -94,10 +145,8 @@ pub(crate) fn request(req: &HttpRequest, body: Bytes, peer_addr: bool) -> Result
     *out.uri_mut() = uri;
     *out.version_mut() = version(req.version());
     let headers = out.headers_mut();
-    headers.reserve(req.headers().len());
     for (name, value) in req.headers() {
-        let name = http::HeaderName::from_bytes(name.as_str().as_bytes())
-            .map_err(|_| Reject::BadRequest)?;
+        let name = name_from_actix(name).ok_or(Reject::BadRequest)?;
         let value =
             http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| Reject::BadRequest)?;
         headers.append(name, value);
@@ -121,20 +170,17 @@ pub(crate) fn response(resp: Response) -> HttpResponse {
     let (parts, body) = resp.into_parts();
     let status =
         AxStatus::from_u16(parts.status.as_u16()).unwrap_or(AxStatus::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
-    let mut out = match body.try_into_bytes() {
-        Ok(bytes) => builder.body(bytes),
-        Err(body) => builder.body(Frames { body }),
+    let body = match body.try_into_bytes() {
+        Ok(bytes) => BoxBody::new(bytes),
+        Err(body) => BoxBody::new(Frames { body }),
     };
+    let mut out = HttpResponse::with_body(status, body);
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {
         if framing(name) {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            AxName::from_bytes(name.as_str().as_bytes()),
-            AxValue::from_bytes(value.as_bytes()),
-        ) {
+        if let (Some(n), Ok(v)) = (name_to_actix(name), AxValue::from_bytes(value.as_bytes())) {
             headers.append(n, v);
         }
     }

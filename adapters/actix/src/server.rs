@@ -3,6 +3,7 @@
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,11 +56,7 @@ struct AppState {
     peer_addr: bool,
 }
 
-async fn handle(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+async fn handle(state: Rc<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     match convert::read_body(&req, payload, state.body_limit).await {
         Ok(body) => match convert::request(&req, body, state.peer_addr) {
             Ok(request) => convert::response(state.responder.respond(request).await),
@@ -327,9 +324,11 @@ impl Server for ActixServer {
             peer_addr: ctx.records_peer_addr(),
         };
         let make_app = move || {
-            App::new()
-                .app_data(web::Data::new(state.clone()))
-                .default_service(web::to(handle))
+            // Captured by the handler rather than looked up as app data per request.
+            let state = Rc::new(state.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, payload: web::Payload| {
+                handle(state.clone(), req, payload)
+            }))
         };
         block_on(serve(config, listeners, tls, ctx, make_app))
     }

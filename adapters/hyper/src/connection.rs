@@ -2,10 +2,12 @@
 //! (ALPN, or the HTTP/2 preface without it), and serving it with hyper's
 //! HTTP/1 or HTTP/2 connection under the watchdog and the drain's signals.
 
+use std::future::{poll_fn, Future};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::pin::pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use handover::adapter::{ConnectionGuard, Connections, Requests};
@@ -16,10 +18,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::alarm::Alarm;
 use crate::http2::Http2;
 use crate::preface::{sniff, Prefixed, Sniffed};
 use crate::service::{HttpService, Lingering, WithPeer};
-use crate::wait::{closing, tick, ticks};
+use crate::wait::{closing, ticks};
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// What every connection task shares.
@@ -159,7 +162,12 @@ where
                     .await;
             }
         }
-        Sniffed::Http1 if shared.http1.is_some() => serve_http1(io, shared, counted).await,
+        Sniffed::Http1 if shared.http1.is_some() => {
+            // A task of its own: the accept, TLS and version choice above
+            // are done, and the connection's every wake would otherwise go
+            // through their futures too.
+            tokio::spawn(serve_http1(io, shared, counted));
+        }
         Sniffed::Http1 => {
             log::debug!("hyper: closing an HTTP/1 connection: http.versions serves h2 only");
         }
@@ -190,10 +198,8 @@ where
     let progress = Progress::new();
     let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
     let service = Lingering {
-        inner: WithPeer {
-            inner: service,
-            peer,
-        },
+        inner: service,
+        peer,
         connections,
         requests,
         progress: progress.clone(),
@@ -203,38 +209,57 @@ where
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut interval = ticks(watchdog.period());
     let mut shutting_down = false;
-    let result = loop {
-        tokio::select! {
-            biased;
-            result = conn.as_mut() => break result,
-            _ = closing(&mut close_idle), if !shutting_down => {
-                // A head still arriving has no request yet: closed now, as
-                // hyper itself does after a connection's first request.
-                if progress.in_head() {
-                    break Ok(());
-                }
-                shutting_down = true;
-                // A request the client sent while the connection looked idle,
-                // not read yet: closing now would reset it (a close with
-                // unread data sends RST). hyper reads it, and its response,
-                // sent in the linger, carries `Connection: close`.
-                if fd.is_some_and(unread_input) {
-                    log::debug!("hyper: a request arrived as idle connections close: answering it first");
-                    continue;
-                }
-                // Closes the connection now if it is idle, otherwise after the
-                // response in progress (with `Connection: close`).
-                conn.as_mut().graceful_shutdown();
+    // The close flag and the tick are polled only when one of them woke
+    // the task (see `alarm`); hyper's connection at every wake.
+    let (alarm, alarm_waker) = Alarm::new();
+    let mut close = pin!(closing(&mut close_idle));
+    let result = poll_fn(|cx| loop {
+        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        if !alarm.rang(cx) {
+            return Poll::Pending;
+        }
+        let mut alarms = Context::from_waker(&alarm_waker);
+        let mut shut_down_now = false;
+        if !shutting_down && close.as_mut().poll(&mut alarms).is_ready() {
+            // A head still arriving has no request yet: closed now, as
+            // hyper itself does after a connection's first request.
+            if progress.in_head() {
+                return Poll::Ready(Ok(()));
             }
-            _ = tick(&mut interval) => {
+            shutting_down = true;
+            if fd.is_some_and(unread_input) {
+                // A request the client sent while the connection looked
+                // idle, not read yet: closing now would reset it (a close
+                // with unread data sends RST). hyper reads it, and its
+                // response, sent in the linger, carries `Connection: close`.
+                log::debug!(
+                    "hyper: a request arrived as idle connections close: answering it first"
+                );
+            } else {
+                // Closes the connection now if it is idle, otherwise after
+                // the response in progress (with `Connection: close`).
+                conn.as_mut().graceful_shutdown();
+                shut_down_now = true;
+            }
+        }
+        if let Some(interval) = &mut interval {
+            // Polled until pending, so that the next tick wakes the alarm.
+            while interval.poll_tick(&mut alarms).is_ready() {
                 if let Some(expired) = watchdog.check(Instant::now().into_std()) {
                     log::debug!("hyper: closing a connection: {expired}");
                     // Dropping the connection closes it.
-                    break Ok(());
+                    return Poll::Ready(Ok(()));
                 }
             }
         }
-    };
+        if !shut_down_now {
+            return Poll::Pending;
+        }
+        // The connection is polled again to act on its shutdown.
+    })
+    .await;
     if let Err(e) = result {
         log::debug!("hyper: connection ended: {e}");
     }

@@ -1,14 +1,18 @@
 //! The handover responder as a hyper service: requests are buffered up to the
 //! body limit; a [`handover::Body`] is an `http_body::Body`, sent as it is.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use handover::adapter::{ServeContext, SharedResponder};
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{text, Body, Request, Response};
+use handover::{text, Body, BoxError, Request, Response, ResponseFuture};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::service::{BoxFuture, HttpService, ServiceSource};
+use crate::service::{HttpService, ServiceSource};
 
 /// Why a request could not be handed to the responder.
 enum Reject {
@@ -72,27 +76,48 @@ impl HttpService for ResponderService {
 
 impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
     type Response = Response;
-    type Error = handover::BoxError;
-    type Future = BoxFuture<Body>;
+    type Error = BoxError;
+    type Future = Answer;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, request: http::Request<Incoming>) -> Answer {
+        // A request without a body (most of them) goes to the responder at
+        // once: nothing to read, nothing more to allocate.
+        if http_body::Body::is_end_stream(request.body()) {
+            let (parts, _) = request.into_parts();
+            return Answer(
+                self.responder
+                    .respond(Request::from_parts(parts, Bytes::new())),
+            );
+        }
         let this = self.clone();
-        Box::pin(async move {
+        Answer(Box::pin(async move {
             let (parts, body) = request.into_parts();
             let declared = parts
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            let answer = match read_body(body, declared, this.body_limit).await {
+            match read_body(body, declared, this.body_limit).await {
                 Ok(bytes) => {
                     this.responder
                         .respond(Request::from_parts(parts, bytes))
                         .await
                 }
                 Err(reject) => reject.response(),
-            };
-            Ok(answer)
-        })
+            }
+        }))
+    }
+}
+
+/// The responder's answer to one request: the responder's own future, or,
+/// when there is a body to read first, one that reads it and then awaits
+/// the responder's.
+pub(crate) struct Answer(ResponseFuture);
+
+impl Future for Answer {
+    type Output = Result<Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.as_mut().poll(cx).map(Ok)
     }
 }

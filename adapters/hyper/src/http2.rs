@@ -106,7 +106,7 @@ impl<E: Clone> Http2<E> {
     ) where
         I: AsyncRead + AsyncWrite + Unpin + 'static,
         S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>> + 'static,
-        S::Future: Unpin + 'static,
+        S::Future: 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + 'static,
         B::Error: Into<BoxError>,
@@ -118,6 +118,7 @@ impl<E: Clone> Http2<E> {
         let mut watchdog = Watchdog::http2(progress.clone(), self.idle, Instant::now().into_std());
         let service = Lingering {
             inner: service,
+            peer: None,
             connections,
             requests,
             progress: progress.clone(),

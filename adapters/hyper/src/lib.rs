@@ -45,6 +45,7 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
+mod alarm;
 mod connection;
 mod convert;
 mod goaway;

@@ -1,6 +1,8 @@
 //! What the connection tasks serve: the handover responder or a native hyper
 //! service, behind one trait, wrapped so that responses close their
-//! connections once the drain's linger has begun.
+//! connections once the drain's linger has begun. No layer boxes a future:
+//! a request goes from hyper to the app's service and back through
+//! concrete types.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,19 +18,14 @@ use hyper::body::Incoming;
 use crate::goaway::GoawayGate;
 use crate::watchdog::{InService, Progress};
 
-/// A boxed response future.
-pub(crate) type BoxFuture<B> =
-    Pin<Box<dyn Future<Output = Result<http::Response<B>, BoxError>> + Send + 'static>>;
-
 /// A service the server can run on every connection: a hyper service
-/// whose future is boxed (`Unpin`, so the closing wrapper needs no
-/// projection) and `Send`.
+/// whose future is `Send`.
 pub(crate) trait HttpService:
     hyper::service::Service<
         http::Request<Incoming>,
         Response = http::Response<Self::Body>,
-        Error = BoxError,
-        Future = BoxFuture<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
     > + Clone
     + Send
     + Sync
@@ -46,23 +43,21 @@ pub(crate) trait ServiceSource: Send + 'static {
     fn service(self, ctx: &ServeContext) -> Self::Service;
 }
 
-/// A native hyper service, its futures boxed.
+/// A native hyper service, served as it is (its errors are boxed by the
+/// connection's [`Lingering`] wrapper).
 #[derive(Clone)]
 pub(crate) struct NativeService<S>(pub(crate) S);
 
 impl<S, B> hyper::service::Service<http::Request<Incoming>> for NativeService<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
 {
     type Response = http::Response<B>;
-    type Error = BoxError;
-    type Future = BoxFuture<B>;
+    type Error = S::Error;
+    type Future = S::Future;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        let future = self.0.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        self.0.call(request)
     }
 }
 
@@ -121,6 +116,9 @@ where
 /// and for the drain.
 pub(crate) struct Lingering<S> {
     pub(crate) inner: S,
+    /// The connection's peer, given to each request (`PeerAddr`) when the
+    /// app asked for it (HTTP/1; on HTTP/2 the inner service does it).
+    pub(crate) peer: Option<std::net::SocketAddr>,
     pub(crate) connections: Connections,
     pub(crate) requests: Requests,
     pub(crate) progress: Arc<Progress>,
@@ -132,14 +130,16 @@ impl<S, B> hyper::service::Service<http::Request<Incoming>> for Lingering<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
     B: http_body::Body,
-    S::Future: Unpin,
     S::Error: Into<BoxError>,
 {
     type Response = http::Response<Serving<B>>;
     type Error = BoxError;
     type Future = Closing<S::Future, B>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(PeerAddr(peer));
+        }
         // hyper leaves out the body of a HEAD response on HTTP/1 only.
         let head_only =
             request.method() == http::Method::HEAD && request.version() == http::Version::HTTP_2;
@@ -155,34 +155,33 @@ where
     }
 }
 
-/// The response future of a service served by [`Http2`](crate::http2::Http2)
-/// (a type hyper's executor sees; nothing to use directly).
-pub struct Closing<F, B> {
-    inner: F,
-    /// An HTTP/2 HEAD request: the response goes without its body.
-    head_only: bool,
-    connections: Connections,
-    goaway: Option<Arc<GoawayGate>>,
-    serving: Option<(InService, RequestGuard)>,
-    /// An HTTP/2 response waiting for its connection's GOAWAY (boxed: rare,
-    /// and the future stays small).
-    ready: Option<Box<http::Response<Serving<B>>>>,
+pin_project_lite::pin_project! {
+    /// The response future of a service served by [`Http2`](crate::http2::Http2)
+    /// (a type hyper's executor sees; nothing to use directly).
+    pub struct Closing<F, B> {
+        #[pin]
+        inner: F,
+        // An HTTP/2 HEAD request: the response goes without its body.
+        head_only: bool,
+        connections: Connections,
+        goaway: Option<Arc<GoawayGate>>,
+        serving: Option<(InService, RequestGuard)>,
+        // An HTTP/2 response waiting for its connection's GOAWAY (boxed:
+        // rare, and the future stays small).
+        ready: Option<Box<http::Response<Serving<B>>>>,
+    }
 }
-
-// No field is pinned structurally: the inner future is `Unpin`, and a
-// waiting response is only ever moved out whole.
-impl<F: Unpin, B> Unpin for Closing<F, B> {}
 
 impl<F, B, E> Future for Closing<F, B>
 where
-    F: Future<Output = Result<http::Response<B>, E>> + Unpin,
+    F: Future<Output = Result<http::Response<B>, E>>,
     B: http_body::Body,
     E: Into<BoxError>,
 {
     type Output = Result<http::Response<Serving<B>>, BoxError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
         if this.ready.is_some() {
             if let Some(Poll::Pending) = this.goaway.as_ref().map(|gate| gate.poll_sent(cx)) {
                 return Poll::Pending;
@@ -191,13 +190,13 @@ where
                 return Poll::Ready(Ok(*response));
             }
         }
-        let response = std::task::ready!(Pin::new(&mut this.inner).poll(cx)).map_err(Into::into)?;
+        let response = std::task::ready!(this.inner.poll(cx)).map_err(Into::into)?;
         // The request stays in progress until its body has been sent (or dropped).
         let serving = this.serving.take();
         if let Some((_, counted)) = &serving {
             counted.responded(response.status().as_u16());
         }
-        let head_only = this.head_only;
+        let head_only = *this.head_only;
         let mut response = response.map(|inner| Serving {
             inner,
             head_only,
@@ -222,7 +221,7 @@ where
                 }
                 Some(gate) => {
                     if gate.poll_sent(cx).is_pending() {
-                        this.ready = Some(Box::new(response));
+                        *this.ready = Some(Box::new(response));
                         return Poll::Pending;
                     }
                 }

@@ -1,0 +1,80 @@
+//! What wakes a connection task besides its own IO: the drain's close flag
+//! and the watchdog's tick. They are polled with the [`Alarm`]'s waker, which
+//! notes that one of them fired before it wakes the task, so the task polls
+//! them again only then, not at every wake for a read or a write.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
+
+/// One connection task's alarm.
+#[derive(Debug)]
+pub(crate) struct Alarm {
+    /// An alarm future woke since the task last looked (set at first, so
+    /// that the first poll registers them).
+    rang: AtomicBool,
+    /// The connection task.
+    task: AtomicWaker,
+}
+
+impl Alarm {
+    /// An alarm, and the waker to poll the alarm futures with.
+    pub(crate) fn new() -> (Arc<Alarm>, Waker) {
+        let alarm = Arc::new(Alarm {
+            rang: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(alarm.clone());
+        (alarm, waker)
+    }
+
+    /// Whether an alarm future woke since the last call; the task in `cx`
+    /// is the one woken next time.
+    pub(crate) fn rang(&self, cx: &Context<'_>) -> bool {
+        // Registered before the flag is read: a wake in between sets the
+        // flag, which is read next, or wakes this registration.
+        self.task.register(cx.waker());
+        self.rang.load(Ordering::Acquire) && self.rang.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn rings_once_per_wake_and_wakes_the_task() {
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let task_waker = Waker::from(task.clone());
+        let cx = Context::from_waker(&task_waker);
+        let (alarm, waker) = Alarm::new();
+        assert!(alarm.rang(&cx), "the first look polls the alarm futures");
+        assert!(!alarm.rang(&cx), "nothing woke since");
+        waker.wake_by_ref();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1, "the task is woken");
+        assert!(alarm.rang(&cx));
+        assert!(!alarm.rang(&cx));
+    }
+}
