@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::drain::{describe, Drain};
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
-use crate::listener::{self, Fallback, Inheritance, Listener};
+use crate::listener::{self, Fallback, Inheritance, Listener, Origin};
 use crate::middleware::{self, Middleware, SharedMiddleware};
 use crate::responder::{Responder, SharedResponder};
 use crate::router::Router;
@@ -173,10 +173,13 @@ impl Droplet {
             backlog: http.backlog,
         };
         let listeners = listener::resolve(&inheritance, &self.config.listen, fallback)?;
+        let under_server_starter = listeners
+            .iter()
+            .any(|l| matches!(l.origin(), Origin::ServerStarter { .. }));
         let installed = signal::install(
             &self.trigger,
             http.shutdown_timeout,
-            http.repeat_signal,
+            http.repeat_signal.resolve(under_server_starter),
             identity,
         );
         let _signals = match installed {

@@ -253,7 +253,7 @@ impl Default for ServerConfig {
             health_path: None,
             drain_linger: Duration::from_secs(2),
             body_limit: 1024 * 1024,
-            repeat_signal: RepeatSignal::Force,
+            repeat_signal: RepeatSignal::Auto,
             versions: HttpVersion::DEFAULT.to_vec(),
             h2: H2Config::default(),
         }

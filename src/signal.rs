@@ -2,7 +2,7 @@
 //!
 //! | signal | when running | during a drain |
 //! | --- | --- | --- |
-//! | `SIGTERM` | graceful drain, deadline `shutdown_timeout` | forces the stop (`repeat_signal = "force"`) or is logged and ignored (`"ignore"`) |
+//! | `SIGTERM` | graceful drain, deadline `shutdown_timeout` | forces the stop (`repeat_signal = "force"`) or is logged and ignored (`"ignore"`); `"auto"` (the default) ignores it under Server::Starter and forces otherwise |
 //! | `SIGINT` | graceful drain, like `SIGTERM` | like `SIGTERM` |
 //! | `SIGQUIT` | forced stop at once | forced stop at once |
 //!
@@ -24,17 +24,35 @@ use crate::shutdown::{DrainToken, DrainTrigger};
 
 /// What a second SIGTERM/SIGINT does while a drain is running.
 ///
-/// Perl `start_server` sends its HUP signal again to workers that are still
-/// draining when HUPs come quickly; choose `ignore` if your deploys do that.
+/// Perl `start_server` sends TERM to every old worker at each deploy, so
+/// with deploys in quick succession a worker still draining gets a second
+/// one: a deploy, not an operator's "stop now". `auto` tells them apart by
+/// where the listeners came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum RepeatSignal {
-    /// The second signal forces the stop (the default).
+    /// `ignore` when the listeners came from Server::Starter
+    /// (`SERVER_STARTER_PORT`), `force` otherwise (the default).
     #[default]
+    Auto,
+    /// The second signal forces the stop.
     Force,
-    /// The second signal is logged and ignored; only the deadline forces.
+    /// The second signal is logged and ignored; only the deadline (or
+    /// SIGQUIT) forces.
     Ignore,
+}
+
+impl RepeatSignal {
+    /// `Force` or `Ignore`: what `Auto` means for a process whose listeners
+    /// came from Server::Starter (`under_server_starter`) or not.
+    pub(crate) fn resolve(self, under_server_starter: bool) -> RepeatSignal {
+        match self {
+            RepeatSignal::Auto if under_server_starter => RepeatSignal::Ignore,
+            RepeatSignal::Auto => RepeatSignal::Force,
+            other => other,
+        }
+    }
 }
 
 /// Keeps the signal thread alive; dropping it stops the thread.
@@ -108,13 +126,13 @@ fn on_signal(
         return;
     }
     match repeat {
-        RepeatSignal::Force => {
+        RepeatSignal::Ignore => {
+            log::info!("{who}: {name} during drain ignored (repeat_signal; SIGQUIT forces)");
+        }
+        _ => {
             if trigger.force_because(ForceReason::Signal(sig)) {
                 log::warn!("{who}: {name} during drain: forcing the stop");
             }
-        }
-        RepeatSignal::Ignore => {
-            log::info!("{who}: {name} during drain ignored (repeat_signal = \"ignore\")");
         }
     }
 }
@@ -150,6 +168,12 @@ mod tests {
         // QUIT forces at once.
         let trigger = DrainTrigger::new();
         let token = trigger.token();
+        assert_eq!(RepeatSignal::Auto.resolve(true), RepeatSignal::Ignore);
+        assert_eq!(RepeatSignal::Auto.resolve(false), RepeatSignal::Force);
+        for fixed in [RepeatSignal::Force, RepeatSignal::Ignore] {
+            assert_eq!(fixed.resolve(true), fixed);
+            assert_eq!(fixed.resolve(false), fixed);
+        }
         on_signal(
             SIGQUIT,
             &trigger,

@@ -130,6 +130,7 @@ macro_rules! cases {
     (@supervised $adapter:expr, $starter:ident) => {
         cases!(@under $adapter, $starter;
             zero_failure::hup_hands_over_while_generation_1_finishes,
+            zero_failure::back_to_back_deploys_let_a_draining_generation_finish,
             zero_failure::dense_keep_alive_load_across_5_hups_has_no_failures,
             zero_failure::sparse_keep_alive_clients_across_5_hups_are_closed_by_a_response,
             zero_failure::a_post_body_in_flight_across_hup_arrives_intact,

@@ -82,6 +82,51 @@ pub fn hup_hands_over_while_generation_1_finishes(adapter: &Adapter, starter: St
     );
 }
 
+/// Two deploys in quick succession while generation 1 still has a request
+/// in flight: Perl's start_server sends TERM again to every old worker at
+/// the second deploy; by default (`repeat_signal = "auto"`) a worker whose
+/// listeners came from Server::Starter logs it and keeps draining, so the
+/// request is answered and generation 1 exits 0. Ours signals each worker
+/// once.
+pub fn back_to_back_deploys_let_a_draining_generation_finish(adapter: &Adapter, starter: Starter) {
+    let (mut sup, _dir) = supervised(adapter, starter, "shutdown_timeout = \"30s\"", &[]);
+    let addr = sup.addr;
+    let pid1 = sup.current_pid();
+    let slow = in_flight(&sup.proc.stderr, addr, 3000);
+    sup.hup_and_wait_for(2);
+    // Generation 1 is draining: its request is still in its handler.
+    let draining = format!("pid {pid1} gen 1: drain 3/4");
+    sup.proc
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains(&draining).then_some(())
+        })
+        .expect("generation 1 drains");
+    sup.hup_and_wait_for(3);
+    if starter == Starter::Perl {
+        // The second TERM reached generation 1 while it drained.
+        let ignored = format!("pid {pid1} gen 1: SIGTERM during drain ignored");
+        sup.proc
+            .stderr
+            .wait_for(Duration::from_secs(10), |l| {
+                l.contains(&ignored).then_some(())
+            })
+            .unwrap_or_else(|| panic!("no second TERM logged\n{}", sup.proc.stderr.text()));
+    }
+    let slow = slow
+        .join()
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(slow.status, 200, "in-flight request across two deploys");
+    let status = sup
+        .proc
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| old_worker_died(l, pid1))
+        .unwrap_or_else(|| panic!("generation 1 did not exit\n{}", sup.proc.stderr.text()));
+    assert_eq!(status, 0, "generation 1 drained to the end");
+    sup.stop();
+}
+
 /// Runs `clients` keep-alive clients, each sending `GET /` every `period`
 /// (back to back when zero), while `hups` HUPs are sent; after each hand-over
 /// the clients make `gap` requests (in all) before the next HUP.
