@@ -16,12 +16,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::http2::Http2;
 use crate::preface::{sniff, Prefixed, Sniffed};
-use crate::service::{HttpService, Lingering, WithPeer};
+use crate::service::{Lingering, MakeService};
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// What every connection task shares.
 #[derive(Clone)]
 pub(crate) struct Shared<S> {
+    /// Makes each connection's service.
     pub(crate) service: S,
     /// HTTP/1.1's connection builder, when `http.versions` lists it.
     pub(crate) http1: Option<http1::Builder>,
@@ -37,8 +38,6 @@ pub(crate) struct Shared<S> {
     pub(crate) head: Duration,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) handshake_timeout: Option<Duration>,
-    /// Whether requests carry their connection's peer address.
-    pub(crate) record_peer: bool,
     /// The connection's peer (set per connection; TCP only).
     pub(crate) peer: Option<SocketAddr>,
 }
@@ -72,7 +71,7 @@ pub(crate) fn ticks(period: Option<Duration>) -> Option<Interval> {
 /// Serves one accepted connection, after its TLS handshake when there is TLS.
 pub(crate) async fn connection<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(acceptor) = shared.tls.clone() else {
@@ -109,7 +108,7 @@ where
 /// ALPN and with HTTP/2 served, what its first bytes say.
 async fn choose<S, I>(mut io: I, alpn: Option<Vec<u8>>, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sniffed, read) = match alpn.as_deref() {
@@ -153,10 +152,7 @@ where
                 http2
                     .serve(
                         io,
-                        WithPeer {
-                            inner: shared.service,
-                            peer: shared.peer,
-                        },
+                        shared.service.connection(shared.peer),
                         shared.connections,
                         shared.requests,
                         shared.close_idle,
@@ -173,9 +169,9 @@ where
     }
 }
 
-async fn serve_http1<S, I>(io: I, shared: Shared<S>, _counted: ConnectionGuard)
+async fn serve_http1<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Shared {
@@ -193,19 +189,20 @@ where
         return;
     };
     let progress = Progress::new();
+    // Counted while the IO lives: past the end of this task when a request
+    // upgrades the connection (a WebSocket) and takes the IO.
+    progress.hold(counted);
     let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
     let service = Lingering {
-        inner: WithPeer {
-            inner: service,
-            peer,
-        },
+        inner: service.connection(peer),
         connections,
         requests,
         progress: progress.clone(),
         goaway: None,
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
-    let mut conn = pin!(builder.serve_connection(io, service));
+    // Upgrades (`Connection: upgrade` and a 101) hand the IO to the app.
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut interval = ticks(watchdog.period());
     let mut shutting_down = false;
     let result = loop {

@@ -1,14 +1,15 @@
 //! The handover responder as a hyper service: requests are buffered up to the
 //! body limit; a [`handover::Body`] is an `http_body::Body`, sent as it is.
+//! Public as [`ResponderService`] for adapters built on hyper.
 
 use bytes::Bytes;
 use handover::adapter::{ServeContext, SharedResponder};
 use handover::http::{header, HeaderValue, StatusCode};
+use handover::BoxError;
 use handover::{text, Body, Request, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
-use crate::service::{BoxFuture, HttpService, ServiceSource};
+use crate::service::{BoxFuture, Cloned, HttpService, ServiceSource};
 
 /// Why a request could not be handed to the responder.
 enum Reject {
@@ -30,7 +31,11 @@ impl Reject {
     }
 }
 
-async fn read_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Bytes, Reject> {
+async fn read_body<B>(body: B, declared: Option<u64>, limit: usize) -> Result<Bytes, Reject>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Reject::TooLarge);
     }
@@ -50,32 +55,74 @@ pub(crate) struct ResponderSource {
 }
 
 impl ServiceSource for ResponderSource {
-    type Service = ResponderService;
-    fn service(self, ctx: &ServeContext) -> ResponderService {
-        ResponderService {
-            responder: ctx.responder().clone(),
-            body_limit: self.body_limit,
+    type Make = Cloned<ResponderService>;
+    fn service(self, ctx: &ServeContext) -> Cloned<ResponderService> {
+        Cloned {
+            service: ResponderService {
+                responder: ctx.responder().clone(),
+                body_limit: self.body_limit,
+            },
+            record_peer: ctx.records_peer_addr(),
         }
     }
 }
 
-/// The handover responder as a service.
+/// The app's handover responder as a hyper service, over any request body:
+/// the body is read whole, up to `body_limit` (413 beyond it, a declared
+/// `Content-Length` over it refused unread; 400 when reading it fails;
+/// both with `Connection: close`), and handed to the responder as a
+/// [`handover::Request`]; its [`handover::Response`] goes back as it is.
+/// It never fails: every error is an answer.
+///
+/// What [`HyperFactory`](crate::HyperFactory) serves, public for adapters
+/// built on hyper: `handover-axum` serves it as an axum fallback.
+///
+/// ```
+/// use handover::adapter::SharedResponder;
+/// let responder: SharedResponder = std::sync::Arc::new(handover::Router::new());
+/// let service = handover_hyper::ResponderService::new(responder, 1024 * 1024);
+/// # let _ = service;
+/// ```
 #[derive(Clone)]
-pub(crate) struct ResponderService {
-    pub(crate) responder: SharedResponder,
-    pub(crate) body_limit: usize,
+pub struct ResponderService {
+    responder: SharedResponder,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for ResponderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponderService")
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponderService {
+    /// Serves `responder` (usually [`ServeContext::responder`]), reading
+    /// request bodies up to `body_limit` bytes (usually
+    /// [`ServerConfig::body_limit`](handover::config::ServerConfig)).
+    pub fn new(responder: SharedResponder, body_limit: usize) -> Self {
+        ResponderService {
+            responder,
+            body_limit,
+        }
+    }
 }
 
 impl HttpService for ResponderService {
     type Body = Body;
 }
 
-impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
+impl<B> hyper::service::Service<http::Request<B>> for ResponderService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response;
-    type Error = handover::BoxError;
+    type Error = BoxError;
     type Future = BoxFuture<Body>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, request: http::Request<B>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
