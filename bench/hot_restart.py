@@ -16,7 +16,7 @@ For each round and each variant (order reversed every other round):
 Prints one table per adapter pair with medians over rounds, and the ratios the
 targets use (steady throughput handover / plain, failed requests under restart).
 
-Usage: bench/hot_restart.py [--adapters actix,hyper] [--rounds 3] [--duration 10]
+Usage: bench/hot_restart.py [--adapters actix,hyper,axum] [--rounds 3] [--duration 10]
                             [--hup-every 2] [--connections 64] [--threads 1]
                             [--workers 1]
 Needs: wrk and start_server (apt-get install wrk libserver-starter-perl);
@@ -184,7 +184,7 @@ def report(adapter, runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper",
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum",
                     help="comma-separated adapters; each A compares handover-A with plain-A")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)

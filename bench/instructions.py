@@ -15,7 +15,7 @@ handover-A runs with no app middleware; handover-A+error,date runs the same
 binary with `[app] middleware = ["error", "date"]`, and the difference is
 printed as the cost of those two middleware.
 
-Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8] [--h2]
+Usage: bench/instructions.py [--adapters actix,hyper,axum] [--duration 8] [--h2]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
 """
@@ -76,7 +76,7 @@ def measure(argv, env, duration, work, h2):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum")
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--h2", action="store_true", help="h2load over h2c instead of wrk over HTTP/1.1")
     args = ap.parse_args()
