@@ -50,3 +50,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Drain {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    async fn answer(router: Router, drain: Option<Drain>) -> String {
+        let mut request = axum::extract::Request::new(axum::body::Body::empty());
+        if let Some(drain) = drain {
+            request.extensions_mut().insert(drain);
+        }
+        let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+        let body = axum::body::to_bytes(response.into_body(), 1024).await;
+        String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_extractor_gives_the_served_token_or_one_that_never_drains() {
+        let router = Router::new().route(
+            "/",
+            get(|drain: Drain| async move { drain.is_draining().to_string() }),
+        );
+        let trigger = handover::DrainTrigger::new();
+        assert!(trigger.drain());
+        let served = Drain(trigger.token());
+        assert_eq!(answer(router.clone(), Some(served)).await, "true");
+        assert_eq!(answer(router, None).await, "false");
+    }
+}

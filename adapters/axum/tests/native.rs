@@ -114,12 +114,14 @@ fn websocket_and_sse_end_when_the_drain_starts() {
 }
 
 /// A router whose WebSocket echoes and ignores the drain, with a linger
-/// long enough to upgrade a connection in it.
+/// long enough to upgrade a connection in it; served through a tower layer
+/// that marks every response (`AxumFactory::from_service`).
 fn echo_app(mut config: handover::Config) -> Result<handover::Outcome, handover::Error> {
     use axum::extract::ws::{Message, WebSocketUpgrade};
+    use tower::ServiceExt;
     config.server = handover_axum::NAME.to_owned();
     config.http.drain_linger = Duration::from_secs(3);
-    let router = axum::Router::new().route(
+    let router: axum::Router = axum::Router::new().route(
         "/echo",
         axum::routing::get(|upgrade: WebSocketUpgrade| async move {
             upgrade.on_upgrade(|mut socket| async move {
@@ -133,9 +135,56 @@ fn echo_app(mut config: handover::Config) -> Result<handover::Outcome, handover:
             })
         }),
     );
+    let layered = ServiceExt::<axum::extract::Request>::map_response(
+        router,
+        |mut response: axum::response::Response| {
+            let layer = http::HeaderValue::from_static("yes");
+            response.headers_mut().insert("x-tower-layer", layer);
+            response
+        },
+    );
     handover::Droplet::new(config)
-        .with_factory(handover_axum::AxumFactory::new(router))
+        .with_factory(handover_axum::AxumFactory::from_service(layered))
         .run()
+}
+
+/// axum routes, and the app's handover router for the rest.
+fn mixed_app(mut config: handover::Config) -> Result<handover::Outcome, handover::Error> {
+    config.server = handover_axum::NAME.to_owned();
+    let axum_routes =
+        axum::Router::new().route("/axum", axum::routing::get(|| async { "from axum\n" }));
+    let handover_routes = handover::Router::new()
+        .get("/handover", |_: handover::Request| async {
+            handover::Response::new(handover::Body::from("from handover\n"))
+        })?
+        .post("/handover/echo", |req: handover::Request| async move {
+            handover::Response::new(handover::Body::from(req.into_body()))
+        })?;
+    let factory = handover_axum::AxumFactory::new(axum_routes).with_responder_fallback();
+    handover::Droplet::new(config)
+        .with_factory(factory)
+        .with_responder(handover_routes)
+        .run()
+}
+
+#[test]
+fn axum_routes_and_the_handover_responder_share_a_server() {
+    let mut child = native::child_command();
+    child.env(APP, "mixed");
+    let (mut app, addr, _listener) = spawn_on_listener(child);
+    let axum = support::get_ok(addr, "/axum", LONG);
+    assert_eq!(axum.text(), "from axum\n");
+    let handover = support::get(addr, "/handover").unwrap();
+    assert_eq!(
+        (handover.status, handover.text().as_str()),
+        (200, "from handover\n")
+    );
+    let echoed = support::post(addr, "/handover/echo", b"body through axum").unwrap();
+    assert_eq!(echoed.text(), "body through axum");
+    // What neither router has: the handover router's 404.
+    assert_eq!(support::get(addr, "/missing").unwrap().status, 404);
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(LONG), 0);
 }
 
 #[test]
@@ -153,7 +202,9 @@ fn a_connection_upgraded_during_the_linger_is_counted_until_it_closes() {
         .unwrap();
     let mut answer = Vec::new();
     read_until(&mut stream, &mut answer, "\r\n\r\n");
-    assert!(answer.starts_with(b"HTTP/1.1 404"), "{answer:?}");
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 404"), "{answer}");
+    assert!(answer.contains("x-tower-layer: yes"), "{answer}");
     let mark = app.stderr.mark();
     app.signal(libc::SIGTERM);
     app.stderr
@@ -186,6 +237,7 @@ fn a_connection_upgraded_during_the_linger_is_counted_until_it_closes() {
 fn serve_child() {
     match std::env::var(APP).as_deref() {
         Ok("echo") => native::serve_child(echo_app),
+        Ok("mixed") => native::serve_child(mixed_app),
         _ => native::serve_child(example::run),
     }
 }

@@ -10,6 +10,16 @@
 //! * [`NativeFactory`] serves an existing hyper service instead, so a hyper app
 //!   gains handover's listeners, signals, drain and readiness by changing
 //!   `main` only (see `examples/native_hyper.rs`).
+//! * [`server`] and [`ResponderService`] are for adapters built on hyper
+//!   (`handover-axum`): this crate's whole server, serving a service made
+//!   per connection, and the responder as a hyper service.
+//!
+//! HTTP/1 upgrades (a WebSocket: `Connection: upgrade` answered with 101)
+//! are served: the upgraded IO goes to the app (`hyper::upgrade::on`), and
+//! the connection stays in the drain's count, as `upgraded`, until the app
+//! drops it. The drain waits for it like for any open connection, until
+//! `shutdown_timeout`; closing it when the drain starts is the app's (the
+//! drain token says when).
 //!
 //! On drain the accept loops stop and drop this process's copy of each
 //! listener (the supervisor's copy, and a unix socket's path, are untouched);
