@@ -113,6 +113,25 @@ fn websocket_and_sse_end_when_the_drain_starts() {
     assert!(support::still_listening(&listener));
 }
 
+#[test]
+fn the_router_answers_over_h2c_with_its_peer_address() {
+    let (mut app, addr, _listener) = spawn_on_listener(native::child_command());
+    support::get_ok(addr, "/", LONG);
+    // curl with HTTP/2 prior knowledge: the router, ConnectInfo included.
+    let url = format!("http://{addr}/");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http2-prior-knowledge"])
+        .args(["-w", "\n%{http_version} %{response_code}", &url])
+        .output()
+        .unwrap_or_else(|e| panic!("curl: {e}: install it (scripts/test does)"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "curl: {}\n{text}", out.status);
+    assert!(text.contains("127.0.0.1: visit 2"), "{text}");
+    assert!(text.ends_with("\n2 200"), "{text}");
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(LONG), 0);
+}
+
 /// A router whose WebSocket echoes and ignores the drain, with a linger
 /// long enough to upgrade a connection in it; served through a tower layer
 /// that marks every response (`AxumFactory::from_service`).
