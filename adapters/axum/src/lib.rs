@@ -24,6 +24,11 @@
 //! extracts it answers 500 there, as under `axum::serve`), and the drain
 //! token, extracted as [`Drain`].
 //!
+//! `[http]`'s limits and timeouts apply to every connection (head size and
+//! time, keep-alive, HTTP/2 limits, TLS); `body_limit` bounds what the
+//! handover responder reads, while a router's own extractors keep axum's
+//! `DefaultBodyLimit`.
+//!
 //! On drain, as on `handover-hyper`: accepting stops; during the linger
 //! every HTTP/1 response carries `Connection: close` and every HTTP/2
 //! connection's next response comes behind a graceful GOAWAY; then idle
