@@ -23,7 +23,7 @@ start time 0 was never sent (nghttp2 refused it locally after a GOAWAY
 had arrived), so the server never saw it; one with a start time was sent
 and failed (a stream reset after processing could have begun).
 
-Usage: bench/h2_hot_restart.py [--adapters actix,hyper] [--supervisors perl,ours]
+Usage: bench/h2_hot_restart.py [--adapters actix,hyper,axum] [--supervisors perl,ours]
                                [--duration 20] [--hup-every 2] [--load-first 0.9]
                                [--no-build]
 Needs: h2load (nghttp2-client), Perl start_server, openssl; builds release
@@ -205,7 +205,7 @@ def variants(args, cfg, tls_cfg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum")
     ap.add_argument("--supervisors", type=lambda v: [s for s in v.split(",") if s], default="perl,ours")
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--hup-every", type=float, default=2)

@@ -4,13 +4,14 @@ under Perl start_server, loaded by h2load over h2c (prior knowledge):
   handover-A  demo-app --server A: handover's Router through the adapter
   native-A    plain-A --handover: the framework's own app in handover's native mode
   plain-A     bench/plain-A with H2=1: the bare framework's own HTTP/2
-              (hyper-util's auto::Builder; actix-web's listen_auto_h2c)
+              (hyper-util's auto::Builder; actix-web's listen_auto_h2c;
+              axum::serve, which serves h2c with or without H2=1)
 
 Each round runs every variant once (order reversed every other round):
 h2load -c CLIENTS -m STREAMS -D DURATION on `GET /`. Prints the medians
 and the ratios handover / plain and native / plain.
 
-Usage: bench/h2_throughput.py [--adapters actix,hyper] [--rounds 3] [--duration 10]
+Usage: bench/h2_throughput.py [--adapters actix,hyper,axum] [--rounds 3] [--duration 10]
                               [--clients 16] [--streams 10] [--workers 1] [--no-build]
 Needs: h2load (nghttp2-client) and start_server (libserver-starter-perl);
 builds release binaries (demo-app, plain-A) with cargo first.
@@ -56,7 +57,7 @@ def h2load(addr, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--clients", type=int, default=16)

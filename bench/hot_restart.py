@@ -29,7 +29,7 @@ clients are Python, so the rates are the clients' and far below wrk's: the
 picture is about what happens at each HUP, the tables about throughput.
 --rounds 0 draws the picture only. Needs matplotlib (Debian python3-matplotlib).
 
-Usage: bench/hot_restart.py [--adapters actix,hyper] [--rounds 3] [--duration 10]
+Usage: bench/hot_restart.py [--adapters actix,hyper,axum] [--rounds 3] [--duration 10]
                             [--hup-every 2] [--connections 64] [--threads 1]
                             [--workers 1] [--plot FILE.svg] [--plot-seconds 10]
                             [--plot-connections 8]
@@ -329,7 +329,7 @@ def report(adapter, runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper",
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum",
                     help="comma-separated adapters; each A compares handover-A with plain-A")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)

@@ -21,7 +21,7 @@ it (framework-agnostic and every new path: <= 1.03; native: <= 1.01).
 plain is always measured, as the base). --keep DIR keeps each row's
 callgrind output there (DIR/ROW.out) for `callgrind_annotate --inclusive=yes`.
 
-Usage: bench/instructions.py [--adapters actix,hyper] [--duration 8] [--h2]
+Usage: bench/instructions.py [--adapters actix,hyper,axum] [--duration 8] [--h2]
                              [--rows handover,native] [--keep DIR]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
@@ -90,7 +90,7 @@ def measure(argv, env, duration, work, h2, keep=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum")
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--h2", action="store_true", help="h2load over h2c instead of wrk over HTTP/1.1")
     ap.add_argument("--rows", type=lambda v: [r for r in v.split(",") if r],

@@ -11,7 +11,7 @@ pub struct ServeArgs {
     /// TOML config file (see demo-app/config/); built-in defaults without it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Registered server to use, overriding the config (`actix` or `hyper`).
+    /// Registered server to use, overriding the config (`actix`, `hyper` or `axum`).
     #[arg(long, value_name = "NAME")]
     pub server: Option<String>,
     /// Host to bind when unsupervised, overriding the config.

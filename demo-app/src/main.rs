@@ -38,7 +38,8 @@ fn run(args: &Args) -> Result<Outcome, Error> {
     let server = config.server.clone();
     let droplet = Droplet::new(config)
         .with_factory(handover_actix::ActixFactory::new())
-        .with_factory(handover_hyper::HyperFactory::new());
+        .with_factory(handover_hyper::HyperFactory::new())
+        .with_factory(handover_axum::AxumFactory::default());
     let router = routes::router(identity, &server, droplet.drain_token());
     droplet.with_responder(router).run()
 }

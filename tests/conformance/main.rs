@@ -168,6 +168,7 @@ macro_rules! cases {
 adapters! {
     actix => handover_actix::ActixFactory::new();
     hyper => handover_hyper::HyperFactory::new();
+    axum => handover_axum::AxumFactory::default();
 }
 
 /// The adapter a case runs against.

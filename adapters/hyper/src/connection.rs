@@ -21,13 +21,14 @@ use tokio_rustls::TlsAcceptor;
 use crate::alarm::Alarm;
 use crate::http2::Http2;
 use crate::preface::{sniff, Prefixed, Sniffed};
-use crate::service::{HttpService, Lingering, WithPeer};
+use crate::service::{Lingering, MakeService, WithPeer};
 use crate::wait::{closing, ticks};
 use crate::watchdog::{Progress, Watchdog, Watched};
 
 /// What every connection task shares.
 #[derive(Clone)]
 pub(crate) struct Shared<S> {
+    /// Makes each connection's service.
     pub(crate) service: S,
     /// HTTP/1.1's connection builder, when `http.versions` lists it.
     pub(crate) http1: Option<http1::Builder>,
@@ -43,8 +44,6 @@ pub(crate) struct Shared<S> {
     pub(crate) head: Duration,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) handshake_timeout: Option<Duration>,
-    /// Whether requests carry their connection's peer address.
-    pub(crate) record_peer: bool,
     /// The connection's peer (set per connection; TCP only).
     pub(crate) peer: Option<SocketAddr>,
     /// The connection's socket (set per connection), owned by its IO for
@@ -69,7 +68,7 @@ fn unread_input(fd: RawFd) -> bool {
 /// Serves one accepted connection, after its TLS handshake when there is TLS.
 pub(crate) async fn connection<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(acceptor) = shared.tls.clone() else {
@@ -106,7 +105,7 @@ where
 /// ALPN and with HTTP/2 served, what its first bytes say.
 async fn choose<S, I>(mut io: I, alpn: Option<Vec<u8>>, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sniffed, read) = match alpn.as_deref() {
@@ -151,8 +150,8 @@ where
                     .serve(
                         io,
                         WithPeer {
-                            inner: shared.service,
-                            peer: shared.peer,
+                            inner: shared.service.connection(shared.peer),
+                            peer: shared.peer.filter(|_| shared.service.peer_addr()),
                         },
                         shared.connections,
                         shared.requests,
@@ -175,9 +174,9 @@ where
     }
 }
 
-async fn serve_http1<S, I>(io: I, shared: Shared<S>, _counted: ConnectionGuard)
+async fn serve_http1<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Shared {
@@ -196,17 +195,21 @@ where
         return;
     };
     let progress = Progress::new();
+    // Counted while the IO lives: past the end of this task when a request
+    // upgrades the connection (a WebSocket) and takes the IO.
+    progress.hold(counted);
     let mut watchdog = Watchdog::new(progress.clone(), idle, head, Instant::now().into_std());
     let service = Lingering {
-        inner: service,
-        peer,
+        inner: service.connection(peer),
+        peer: peer.filter(|_| service.peer_addr()),
         connections,
         requests,
         progress: progress.clone(),
         goaway: None,
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
-    let mut conn = pin!(builder.serve_connection(io, service));
+    // Upgrades (`Connection: upgrade` and a 101) hand the IO to the app.
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut interval = ticks(watchdog.period());
     let mut shutting_down = false;
     // The close flag and the tick are polled only when one of them woke

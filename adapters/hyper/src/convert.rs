@@ -1,5 +1,6 @@
 //! The handover responder as a hyper service: requests are buffered up to the
 //! body limit; a [`handover::Body`] is an `http_body::Body`, sent as it is.
+//! Public as [`ResponderService`] for adapters built on hyper.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,9 +11,8 @@ use handover::adapter::{ServeContext, SharedResponder};
 use handover::http::{header, HeaderValue, StatusCode};
 use handover::{text, Body, BoxError, Request, Response, ResponseFuture};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
-use crate::service::{HttpService, ServiceSource};
+use crate::service::{Cloned, HttpService, ServiceSource};
 
 /// Why a request could not be handed to the responder.
 enum Reject {
@@ -34,7 +34,11 @@ impl Reject {
     }
 }
 
-async fn read_body(body: Incoming, declared: Option<u64>, limit: usize) -> Result<Bytes, Reject> {
+async fn read_body<B>(body: B, declared: Option<u64>, limit: usize) -> Result<Bytes, Reject>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Reject::TooLarge);
     }
@@ -54,32 +58,74 @@ pub(crate) struct ResponderSource {
 }
 
 impl ServiceSource for ResponderSource {
-    type Service = ResponderService;
-    fn service(self, ctx: &ServeContext) -> ResponderService {
-        ResponderService {
-            responder: ctx.responder().clone(),
-            body_limit: self.body_limit,
+    type Make = Cloned<ResponderService>;
+    fn service(self, ctx: &ServeContext) -> Cloned<ResponderService> {
+        Cloned {
+            service: ResponderService {
+                responder: ctx.responder().clone(),
+                body_limit: self.body_limit,
+            },
+            record_peer: ctx.records_peer_addr(),
         }
     }
 }
 
-/// The handover responder as a service.
+/// The app's handover responder as a hyper service, over any request body:
+/// the body is read whole, up to `body_limit` (413 beyond it, a declared
+/// `Content-Length` over it refused unread; 400 when reading it fails;
+/// both with `Connection: close`), and handed to the responder as a
+/// [`handover::Request`]; its [`handover::Response`] goes back as it is.
+/// It never fails: every error is an answer.
+///
+/// What [`HyperFactory`](crate::HyperFactory) serves, public for adapters
+/// built on hyper: `handover-axum` serves it as an axum fallback.
+///
+/// ```
+/// use handover::adapter::SharedResponder;
+/// let responder: SharedResponder = std::sync::Arc::new(handover::Router::new());
+/// let service = handover_hyper::ResponderService::new(responder, 1024 * 1024);
+/// # let _ = service;
+/// ```
 #[derive(Clone)]
-pub(crate) struct ResponderService {
-    pub(crate) responder: SharedResponder,
-    pub(crate) body_limit: usize,
+pub struct ResponderService {
+    responder: SharedResponder,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for ResponderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponderService")
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponderService {
+    /// Serves `responder` (usually [`ServeContext::responder`]), reading
+    /// request bodies up to `body_limit` bytes (usually
+    /// [`ServerConfig::body_limit`](handover::config::ServerConfig)).
+    pub fn new(responder: SharedResponder, body_limit: usize) -> Self {
+        ResponderService {
+            responder,
+            body_limit,
+        }
+    }
 }
 
 impl HttpService for ResponderService {
     type Body = Body;
 }
 
-impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
+impl<B> hyper::service::Service<http::Request<B>> for ResponderService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response;
     type Error = BoxError;
     type Future = Answer;
 
-    fn call(&self, request: http::Request<Incoming>) -> Answer {
+    fn call(&self, request: http::Request<B>) -> Answer {
         // A request without a body (most of them) goes to the responder at
         // once: nothing to read, nothing more to allocate.
         if http_body::Body::is_end_stream(request.body()) {
@@ -109,10 +155,16 @@ impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
     }
 }
 
-/// The responder's answer to one request: the responder's own future, or,
-/// when there is a body to read first, one that reads it and then awaits
-/// the responder's.
-pub(crate) struct Answer(ResponseFuture);
+/// The response future of [`ResponderService`] (nothing to use directly):
+/// the responder's own future, or, when there is a body to read first, one
+/// that reads it and then awaits the responder's.
+pub struct Answer(ResponseFuture);
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Answer")
+    }
+}
 
 impl Future for Answer {
     type Output = Result<Response, BoxError>;

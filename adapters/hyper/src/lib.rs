@@ -10,6 +10,16 @@
 //! * [`NativeFactory`] serves an existing hyper service instead, so a hyper app
 //!   gains handover's listeners, signals, drain and readiness by changing
 //!   `main` only (see `examples/native_hyper.rs`).
+//! * [`server`] and [`ResponderService`] are for adapters built on hyper
+//!   (`handover-axum`): this crate's whole server, serving a service made
+//!   per connection, and the responder as a hyper service.
+//!
+//! HTTP/1 upgrades (a WebSocket: `Connection: upgrade` answered with 101)
+//! are served: the upgraded IO goes to the app (`hyper::upgrade::on`), and
+//! the connection stays in the drain's count, as `upgraded`, until the app
+//! drops it. The drain waits for it like for any open connection, until
+//! `shutdown_timeout`; closing it when the drain starts is the app's (the
+//! drain token says when).
 //!
 //! On drain the accept loops stop and drop this process's copy of each
 //! listener (the supervisor's copy, and a unix socket's path, are untouched);
@@ -57,23 +67,32 @@ mod wait;
 mod watchdog;
 
 use bytes::Bytes;
-use handover::adapter::{tls_config, Listener, Server, ServerFactory};
+use handover::adapter::{tls_config, Listener, ServeContext, Server, ServerFactory};
 use handover::config::ServerConfig;
 use handover::{BoxError, Error, ErrorKind};
 use hyper::body::Incoming;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
-use crate::service::NativeService;
+pub use crate::convert::ResponderService;
+use crate::service::{FnSource, NativeService};
 
 /// The name both factories are registered under.
 pub const NAME: &str = "hyper";
 
 /// Checks what the server is asked to do and loads the TLS files, so that
 /// every problem is a startup error.
-fn prepare(config: &ServerConfig, listeners: &[Listener]) -> Result<Option<TlsAcceptor>, Error> {
+fn prepare(
+    name: &str,
+    config: &ServerConfig,
+    listeners: &[Listener],
+) -> Result<Option<TlsAcceptor>, Error> {
     if listeners.is_empty() {
-        return Err(Error::new(ErrorKind::Serve, "hyper: no listeners to serve"));
+        return Err(Error::new(
+            ErrorKind::Serve,
+            format!("{name}: no listeners to serve"),
+        ));
     }
     let tls = tls_config(&config.security_layer, &config.versions)?;
     Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
@@ -102,8 +121,9 @@ impl ServerFactory for HyperFactory {
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        let tls = prepare(config, &listeners)?;
+        let tls = prepare(NAME, config, &listeners)?;
         Ok(Box::new(server::HyperServer::new(
+            NAME,
             config.clone(),
             listeners,
             tls,
@@ -187,14 +207,90 @@ where
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        let tls = prepare(config, &listeners)?;
+        let tls = prepare(NAME, config, &listeners)?;
         Ok(Box::new(server::HyperServer::new(
+            NAME,
             config.clone(),
             listeners,
             tls,
             NativeService(self.service.clone()),
         )))
     }
+}
+
+/// A server that serves, the way this crate's servers do (listeners, TLS,
+/// HTTP/1.1 and HTTP/2, timeouts, the drain, readiness), services that
+/// `make` makes: for an adapter built on hyper (`handover-axum` is one),
+/// whose factory's `make_server` returns it.
+///
+/// `make` runs once the server runs, with its context (the app's
+/// responder, the drain token, [`ServeContext::records_peer_addr`]), and
+/// returns a function that makes each accepted connection's service from
+/// the connection's peer address (`None` on a unix socket). `name` is the
+/// adapter's, as its log lines and errors show it.
+///
+/// Each response is watched as [`NativeFactory`]'s are: `Connection: close`
+/// on HTTP/1 once the drain's linger has begun, a GOAWAY on HTTP/2;
+/// requests are counted; HTTP/1 upgrades (a 101 answer to
+/// `Connection: upgrade`, a WebSocket) are served, and an upgraded
+/// connection stays in the drain's count, as `upgraded`, until the app
+/// drops its IO.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use handover::adapter::{Listener, Server, ServerFactory};
+/// use handover::config::ServerConfig;
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+///
+/// /// Says hello to each connection's peer.
+/// struct Greeter;
+///
+/// impl ServerFactory for Greeter {
+///     fn name(&self) -> &str {
+///         "greeter"
+///     }
+///
+///     fn make_server(
+///         &self,
+///         config: &ServerConfig,
+///         listeners: Vec<Listener>,
+///     ) -> Result<Box<dyn Server>, handover::Error> {
+///         handover_hyper::server("greeter", config, listeners, |_ctx| {
+///             |peer: Option<std::net::SocketAddr>| {
+///                 hyper::service::service_fn(move |_: http::Request<Incoming>| async move {
+///                     let hello = format!("Hello, {peer:?}\n");
+///                     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(hello))))
+///                 })
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub fn server<M, F, S, B>(
+    name: &'static str,
+    config: &ServerConfig,
+    listeners: Vec<Listener>,
+    make: M,
+) -> Result<Box<dyn Server>, Error>
+where
+    M: FnOnce(&ServeContext) -> F + Send + 'static,
+    F: Fn(Option<SocketAddr>) -> S + Clone + Send + Sync + 'static,
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+{
+    let tls = prepare(name, config, &listeners)?;
+    Ok(Box::new(server::HyperServer::new(
+        name,
+        config.clone(),
+        listeners,
+        tls,
+        FnSource(make),
+    )))
 }
 
 /// This crate's README example, compiled as a doctest.

@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::connection::{connection, Shared};
 use crate::http2::Http2;
-use crate::service::{HttpService, ServiceSource};
+use crate::service::{MakeService, ServiceSource};
 use crate::wait::closing;
 
 /// After an accept error caused by resource exhaustion (out of fds, say), the
@@ -30,6 +30,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves the service from `service` on `listeners` with `config` when run.
 pub(crate) struct HyperServer<S> {
+    /// The adapter's name, for the log and errors.
+    name: &'static str,
     config: ServerConfig,
     listeners: Vec<Listener>,
     tls: Option<TlsAcceptor>,
@@ -38,12 +40,14 @@ pub(crate) struct HyperServer<S> {
 
 impl<S> HyperServer<S> {
     pub(crate) fn new(
+        name: &'static str,
         config: ServerConfig,
         listeners: Vec<Listener>,
         tls: Option<TlsAcceptor>,
         service: S,
     ) -> Self {
         HyperServer {
+            name,
             config,
             listeners,
             tls,
@@ -52,8 +56,8 @@ impl<S> HyperServer<S> {
     }
 }
 
-fn serve_error(what: &str, e: io::Error) -> Error {
-    Error::new(ErrorKind::Serve, format!("hyper: {what}")).with_source(e)
+fn serve_error(name: &str, what: &str, e: io::Error) -> Error {
+    Error::new(ErrorKind::Serve, format!("{name}: {what}")).with_source(e)
 }
 
 /// A listening socket the accept loop can poll.
@@ -115,7 +119,7 @@ async fn accept_loop<A, S>(
     mut stop: watch::Receiver<bool>,
 ) where
     A: Acceptor,
-    S: HttpService,
+    S: MakeService,
 {
     loop {
         let accepted = tokio::select! {
@@ -157,13 +161,13 @@ fn ready_now<T>(poll: Poll<T>) -> Option<T> {
 
 fn spawn_connection<S, I>(io: I, peer: Option<SocketAddr>, shared: &Shared<S>)
 where
-    S: HttpService,
+    S: MakeService,
     I: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
 {
     // Counted from the accept on, before the task first runs.
     let counted = shared.connections.open();
     let mut shared = shared.clone();
-    shared.peer = peer.filter(|_| shared.record_peer);
+    shared.peer = peer;
     shared.fd = Some(io.as_raw_fd());
     tokio::spawn(connection(io, shared, counted));
 }
@@ -226,6 +230,7 @@ fn idle_period(config: &ServerConfig) -> Duration {
 }
 
 async fn serve<S: ServiceSource>(
+    name: &'static str,
     config: ServerConfig,
     listeners: Vec<Listener>,
     tls: Option<TlsAcceptor>,
@@ -252,7 +257,6 @@ async fn serve<S: ServiceSource>(
         head: config.request_timeout,
         tls,
         handshake_timeout: config.handshake_timeout(),
-        record_peer: ctx.records_peer_addr(),
         peer: None,
         fd: None,
     };
@@ -265,18 +269,18 @@ async fn serve<S: ServiceSource>(
         let handle = match listener.into_socket() {
             ListenSocket::Tcp(tcp) => {
                 let tcp = TcpListener::from_std(tcp)
-                    .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
+                    .map_err(|e| serve_error(name, &format!("cannot serve {shown}"), e))?;
                 tokio::spawn(accept_loop(tcp, own, shown, shared, stop))
             }
             ListenSocket::Unix(unix) => {
                 let unix = UnixListener::from_std(unix)
-                    .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
+                    .map_err(|e| serve_error(name, &format!("cannot serve {shown}"), e))?;
                 tokio::spawn(accept_loop(unix, own, shown, shared, stop))
             }
             other => {
                 return Err(Error::new(
                     ErrorKind::Serve,
-                    format!("hyper: cannot serve {other:?}"),
+                    format!("{name}: cannot serve {other:?}"),
                 ))
             }
         };
@@ -289,7 +293,7 @@ async fn serve<S: ServiceSource>(
     };
     let versions: Vec<String> = config.versions.iter().map(ToString::to_string).collect();
     ctx.ready(&format!(
-        "hyper serving {count} listener(s){secure}, {}",
+        "{name} serving {count} listener(s){secure}, {}",
         versions.join(" and ")
     ));
     let outcome = ctx.drain(&control).await;
@@ -303,20 +307,21 @@ async fn serve<S: ServiceSource>(
 impl<S: ServiceSource> Server for HyperServer<S> {
     fn run(self: Box<Self>, ctx: ServeContext) -> Result<Outcome, Error> {
         let HyperServer {
+            name,
             config,
             listeners,
             tls,
             service,
         } = *self;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
-        runtime.enable_all().thread_name("hyper-worker");
+        runtime.enable_all().thread_name(format!("{name}-worker"));
         if config.workers > 0 {
             runtime.worker_threads(config.workers);
         }
         let runtime = runtime
             .build()
-            .map_err(|e| serve_error("cannot start the tokio runtime", e))?;
-        let outcome = runtime.block_on(serve(config, listeners, tls, service, ctx));
+            .map_err(|e| serve_error(name, "cannot start the tokio runtime", e))?;
+        let outcome = runtime.block_on(serve(name, config, listeners, tls, service, ctx));
         // Whatever is still running was cut by a forced stop: do not wait for it.
         runtime.shutdown_background();
         outcome

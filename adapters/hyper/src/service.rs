@@ -5,6 +5,7 @@
 //! concrete types.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,21 +27,54 @@ pub(crate) trait HttpService:
         Response = http::Response<Self::Body>,
         Error: Into<BoxError>,
         Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
+    > + Send
     + 'static
 {
     /// The response body.
     type Body: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
 }
 
-/// Where a server's service comes from once it runs and has the context.
-pub(crate) trait ServiceSource: Send + 'static {
-    /// The service served.
+/// Makes each accepted connection's service.
+pub(crate) trait MakeService: Clone + Send + Sync + 'static {
+    /// The service of one connection.
     type Service: HttpService;
-    /// Makes the service for `ctx`.
-    fn service(self, ctx: &ServeContext) -> Self::Service;
+    /// The service for a connection from `peer` (TCP; `None` on a unix socket).
+    fn connection(&self, peer: Option<SocketAddr>) -> Self::Service;
+    /// Whether the connection's wrapper gives each request its peer address
+    /// (`PeerAddr`); a maker that does it itself says no.
+    fn peer_addr(&self) -> bool {
+        false
+    }
+}
+
+/// Where a server's services come from once it runs and has the context.
+pub(crate) trait ServiceSource: Send + 'static {
+    /// What makes each connection's service.
+    type Make: MakeService;
+    /// Makes it for `ctx`.
+    fn service(self, ctx: &ServeContext) -> Self::Make;
+}
+
+/// Makes each connection's service by cloning one service; the
+/// connection's wrapper gives requests their peer address when the app
+/// records it ([`ServeContext::records_peer_addr`]).
+#[derive(Clone)]
+pub(crate) struct Cloned<S> {
+    pub(crate) service: S,
+    pub(crate) record_peer: bool,
+}
+
+impl<S> MakeService for Cloned<S>
+where
+    S: HttpService + Clone + Sync,
+{
+    type Service = S;
+    fn connection(&self, _: Option<SocketAddr>) -> S {
+        self.service.clone()
+    }
+    fn peer_addr(&self) -> bool {
+        self.record_peer
+    }
 }
 
 /// A native hyper service, served as it is (its errors are boxed by the
@@ -64,9 +98,7 @@ where
 impl<S, B> HttpService for NativeService<S>
 where
     S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>
-        + Clone
         + Send
-        + Sync
         + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -77,11 +109,46 @@ where
 
 impl<S> ServiceSource for NativeService<S>
 where
+    S: Clone + Send + Sync + 'static,
     NativeService<S>: HttpService,
 {
-    type Service = Self;
-    fn service(self, _: &ServeContext) -> Self {
-        self
+    type Make = Cloned<Self>;
+    fn service(self, ctx: &ServeContext) -> Cloned<Self> {
+        Cloned {
+            service: self,
+            record_peer: ctx.records_peer_addr(),
+        }
+    }
+}
+
+/// A service made for each connection by a function of its peer address,
+/// from a function of the context (see [`crate::server`]).
+pub(crate) struct FnSource<M>(pub(crate) M);
+
+impl<M, F, S> ServiceSource for FnSource<M>
+where
+    M: FnOnce(&ServeContext) -> F + Send + 'static,
+    F: Fn(Option<SocketAddr>) -> S + Clone + Send + Sync + 'static,
+    NativeService<S>: HttpService,
+{
+    type Make = FnMake<F>;
+    fn service(self, ctx: &ServeContext) -> FnMake<F> {
+        FnMake((self.0)(ctx))
+    }
+}
+
+/// Each connection's service from a function of its peer address.
+#[derive(Clone)]
+pub(crate) struct FnMake<F>(F);
+
+impl<F, S> MakeService for FnMake<F>
+where
+    F: Fn(Option<SocketAddr>) -> S + Clone + Send + Sync + 'static,
+    NativeService<S>: HttpService,
+{
+    type Service = NativeService<S>;
+    fn connection(&self, peer: Option<SocketAddr>) -> NativeService<S> {
+        NativeService((self.0)(peer))
     }
 }
 
@@ -90,7 +157,7 @@ where
 #[derive(Clone)]
 pub(crate) struct WithPeer<S> {
     pub(crate) inner: S,
-    pub(crate) peer: Option<std::net::SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl<S> hyper::service::Service<http::Request<Incoming>> for WithPeer<S>
@@ -107,6 +174,10 @@ where
         }
         self.inner.call(request)
     }
+}
+
+impl<S: HttpService> HttpService for WithPeer<S> {
+    type Body = S::Body;
 }
 
 /// One connection's service: once the drain's linger has begun, adds
@@ -193,8 +264,12 @@ where
         let response = std::task::ready!(this.inner.poll(cx)).map_err(Into::into)?;
         // The request stays in progress until its body has been sent (or dropped).
         let serving = this.serving.take();
-        if let Some((_, counted)) = &serving {
+        let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        if let Some((in_service, counted)) = &serving {
             counted.responded(response.status().as_u16());
+            if switching {
+                in_service.upgraded();
+            }
         }
         let head_only = *this.head_only;
         let mut response = response.map(|inner| Serving {
@@ -212,7 +287,9 @@ where
         }
         // Decided when the response is ready, so a request that started before
         // the linger still retires its connection.
-        if this.connections.close_after_response() {
+        // A 101's `Connection: upgrade` stays: the connection goes on as
+        // what it upgraded to, counted until its IO is dropped.
+        if !switching && this.connections.close_after_response() {
             match &this.goaway {
                 None => {
                     response

@@ -23,10 +23,11 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use handover::adapter::{ConnectionGuard, ConnectionKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What the tick looks at; shared by the IO wrapper and the service wrapper
@@ -41,6 +42,10 @@ pub(crate) struct Progress {
     /// Whether a head is arriving: bytes came in while no request was in
     /// progress (or the connection is new) and no request started since.
     in_head: AtomicBool,
+    /// An HTTP/1 connection's place in the drain's count: held here, so
+    /// that it lasts as long as the connection's IO, also once an upgrade
+    /// (a WebSocket) has taken the IO out of hyper's connection.
+    counted: Mutex<Option<ConnectionGuard>>,
 }
 
 impl Progress {
@@ -51,7 +56,20 @@ impl Progress {
             in_service: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             in_head: AtomicBool::new(true),
+            counted: Mutex::new(None),
         })
+    }
+
+    /// Keeps `counted` until the connection's IO and service are gone.
+    pub(crate) fn hold(&self, counted: ConnectionGuard) {
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = Some(counted);
+    }
+
+    /// The connection switched protocols: counted as upgraded from now on.
+    fn upgraded(&self) {
+        if let Some(counted) = &mut *self.counted.lock().unwrap_or_else(|p| p.into_inner()) {
+            counted.set_kind(ConnectionKind::Upgraded);
+        }
     }
 
     fn moved(&self) {
@@ -212,6 +230,14 @@ impl Watchdog {
 /// Keeps a request counted as in progress.
 #[derive(Debug)]
 pub(crate) struct InService(Arc<Progress>);
+
+impl InService {
+    /// The request's response switched protocols (101): its connection
+    /// now counts as upgraded.
+    pub(crate) fn upgraded(&self) {
+        self.0.upgraded();
+    }
+}
 
 impl Drop for InService {
     fn drop(&mut self) {

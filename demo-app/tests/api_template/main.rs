@@ -64,7 +64,7 @@ macro_rules! adapters {
     };
 }
 
-adapters!(actix, hyper);
+adapters!(actix, hyper, axum);
 
 /// An api-template command with logs at info level and no supervisor variables.
 pub fn api() -> Command {

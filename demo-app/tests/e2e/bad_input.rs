@@ -12,7 +12,7 @@ fn unknown_server_lists_the_registered_ones() {
     cmd.args(["--server", "engine"]);
     expect_error(
         cmd,
-        &["unknown server \"engine\" (registered: actix, hyper)"],
+        &["unknown server \"engine\" (registered: actix, hyper, axum)"],
     );
 }
 

@@ -8,7 +8,7 @@ use crate::support::supervisor::{Starter, Supervised};
 use crate::support::*;
 use crate::{config_file, demo};
 
-const SERVERS: [&str; 2] = ["actix", "hyper"];
+const SERVERS: [&str; 3] = ["actix", "hyper", "axum"];
 
 #[test]
 fn every_route_on_every_server_and_whoami_names_it() {
@@ -62,7 +62,8 @@ fn config_picks_the_server_and_a_hot_deploy_can_switch_it_under_ours() {
 }
 
 fn config_picks_the_server_and_a_hot_deploy_can_switch_it(starter: Starter) {
-    // Generation 1 runs on actix; the config is edited to hyper, then HUP.
+    // Generation 1 runs on actix; the config is edited to hyper, then HUP;
+    // then to axum, then HUP.
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), "actix", "shutdown_timeout = \"30s\"");
     let mut app = demo();
@@ -74,6 +75,12 @@ fn config_picks_the_server_and_a_hot_deploy_can_switch_it(starter: Starter) {
     assert_eq!(
         (who["server"].as_str(), who["generation"].as_u64()),
         (Some("hyper"), Some(2))
+    );
+    config_file(dir.path(), "axum", "shutdown_timeout = \"30s\"");
+    let who = sup.hup_and_wait_for(3);
+    assert_eq!(
+        (who["server"].as_str(), who["generation"].as_u64()),
+        (Some("axum"), Some(3))
     );
     sup.stop();
 }

@@ -55,6 +55,7 @@ fn run(args: &Args) -> Result<Option<Outcome>, Error> {
     Droplet::new(config)
         .with_factory(handover_actix::ActixFactory::new())
         .with_factory(handover_hyper::HyperFactory::new())
+        .with_factory(handover_axum::AxumFactory::default())
         .with_responder(router)
         .run()
         .map(Some)
