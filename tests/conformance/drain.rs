@@ -93,7 +93,12 @@ fn term_twice(app: &Proc) {
 }
 
 pub fn second_term_during_drain_forces_with_exit_4(adapter: &Adapter) {
-    let (mut app, addr, _listener, _dir) = start(adapter, "shutdown_timeout = \"30s\"");
+    // Under Server::Starter the default (`auto`) ignores a second TERM: this
+    // case asks for `force`.
+    let (mut app, addr, _listener, _dir) = start(
+        adapter,
+        "shutdown_timeout = \"30s\"\nrepeat_signal = \"force\"",
+    );
     let request = in_flight(&app.stderr, addr, 20_000);
     term_twice(&app);
     assert_eq!(app.exit_code(Duration::from_secs(5)), 4);
