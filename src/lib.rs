@@ -95,6 +95,7 @@ mod shutdown;
 mod signal;
 mod status;
 mod tls;
+mod websocket;
 
 pub use abort::Abort;
 pub use body::Body;
@@ -110,6 +111,7 @@ pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
 pub use shutdown::{DrainReason, DrainToken, DrainTrigger, ForceReason, Outcome};
 pub use status::{DrainStatus, Phase};
+pub use websocket::{CloseFrame, Message, SocketHandler, SocketOutput, WebSocket};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.
 pub use bytes;
@@ -127,6 +129,7 @@ pub mod config {
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};
+    pub use crate::websocket::WebSocketConfig;
 }
 
 pub mod adapter {
@@ -147,6 +150,7 @@ pub mod adapter {
     pub use crate::responder::SharedResponder;
     pub use crate::server::{ServeContext, Server, ServerFactory};
     pub use crate::tls::tls_config;
+    pub use crate::websocket::{AcceptedSocket, SocketUpgrade, Transport, WebSockets};
 
     /// Re-exported so adapters build TLS with the rustls version [`tls_config`] returns.
     pub use rustls;

@@ -39,6 +39,7 @@ use crate::listener::ListenConfig;
 use crate::protocol::{versions_problem, H2Config, HttpVersion};
 use crate::signal::RepeatSignal;
 use crate::tls::SecurityLayer;
+use crate::websocket::WebSocketConfig;
 
 /// The whole configuration of an app: which server, how it serves, where its sockets come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -136,7 +137,10 @@ impl Config {
                 )));
             }
         }
-        if let Some(problem) = versions_problem(&self.http.versions).or(self.http.h2.problem()) {
+        if let Some(problem) = versions_problem(&self.http.versions)
+            .or(self.http.h2.problem())
+            .or(self.http.websocket.problem())
+        {
             return Err(bad(&problem));
         }
         match self.listen.problem() {
@@ -208,6 +212,8 @@ pub struct ServerConfig {
     pub versions: Vec<HttpVersion>,
     /// HTTP/2 limits (`[http.h2]`).
     pub h2: H2Config,
+    /// WebSocket limits and drain timings (`[http.websocket]`).
+    pub websocket: WebSocketConfig,
 }
 
 impl ServerConfig {
@@ -256,6 +262,7 @@ impl Default for ServerConfig {
             repeat_signal: RepeatSignal::Force,
             versions: HttpVersion::DEFAULT.to_vec(),
             h2: H2Config::default(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }

@@ -138,6 +138,11 @@ impl Drain {
         self.identity
     }
 
+    /// Whether a supervisor holds every listener (none is this process's own).
+    pub(crate) fn supervised(&self) -> bool {
+        !self.bound
+    }
+
     fn phase(&self, what: &str) {
         log::info!("{}: {what}", self.identity);
     }
