@@ -205,7 +205,7 @@ where
         goaway: None,
     };
     let io = TokioIo::new(Watched::new(io, progress.clone()));
-    let mut conn = pin!(builder.serve_connection(io, service));
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut interval = ticks(watchdog.period());
     let mut shutting_down = false;
     let result = loop {

@@ -2,7 +2,7 @@
 //! body limit; a [`handover::Body`] is an `http_body::Body`, sent as it is.
 
 use bytes::Bytes;
-use handover::adapter::{ServeContext, SharedResponder};
+use handover::adapter::{ServeContext, SharedResponder, SocketUpgrade, WebSockets};
 use handover::http::{header, HeaderValue, StatusCode};
 use handover::{text, Body, Request, Response};
 use http_body_util::{BodyExt, Limited};
@@ -55,6 +55,7 @@ impl ServiceSource for ResponderSource {
         ResponderService {
             responder: ctx.responder().clone(),
             body_limit: self.body_limit,
+            websockets: ctx.websockets(),
         }
     }
 }
@@ -64,6 +65,7 @@ impl ServiceSource for ResponderSource {
 pub(crate) struct ResponderService {
     pub(crate) responder: SharedResponder,
     pub(crate) body_limit: usize,
+    pub(crate) websockets: WebSockets,
 }
 
 impl HttpService for ResponderService {
@@ -78,13 +80,15 @@ impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
+            // hyper puts it in a request that asks for an upgrade only.
+            let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
             let declared = parts
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            let answer = match read_body(body, declared, this.body_limit).await {
+            let mut answer = match read_body(body, declared, this.body_limit).await {
                 Ok(bytes) => {
                     this.responder
                         .respond(Request::from_parts(parts, bytes))
@@ -92,7 +96,34 @@ impl hyper::service::Service<http::Request<Incoming>> for ResponderService {
                 }
                 Err(reject) => reject.response(),
             };
-            Ok(answer)
+            match SocketUpgrade::take(&mut answer) {
+                None => Ok(answer),
+                Some(socket) => Ok(upgrade(answer, socket, on_upgrade, &this.websockets)),
+            }
         })
     }
+}
+
+/// Runs the socket a socket route accepted once hyper has sent the 101 and
+/// handed the connection over; counted from now, before the HTTP
+/// connection's own count ends.
+fn upgrade(
+    answer: Response,
+    socket: SocketUpgrade,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    websockets: &WebSockets,
+) -> Response {
+    let (Some(on_upgrade), Some(socket)) = (on_upgrade, socket.accept(websockets)) else {
+        // HTTP/2 (no upgrade there), or an answer given twice.
+        return text(StatusCode::UPGRADE_REQUIRED, "Upgrade Required\n");
+    };
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                crate::websocket::serve(hyper_util::rt::TokioIo::new(upgraded), socket).await;
+            }
+            Err(e) => log::debug!("hyper: websocket upgrade failed: {e}"),
+        }
+    });
+    answer
 }

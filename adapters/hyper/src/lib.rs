@@ -53,6 +53,7 @@ mod preface;
 mod server;
 mod service;
 mod watchdog;
+pub mod websocket;
 
 use bytes::Bytes;
 use handover::adapter::{tls_config, Listener, Server, ServerFactory};

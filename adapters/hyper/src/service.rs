@@ -213,7 +213,11 @@ where
         }
         // Decided when the response is ready, so a request that started before
         // the linger still retires its connection.
-        if this.connections.close_after_response() {
+        // A 101 hands the connection over: it must stay open (a WebSocket
+        // closes with its own drain).
+        if this.connections.close_after_response()
+            && response.status() != http::StatusCode::SWITCHING_PROTOCOLS
+        {
             match &this.goaway {
                 None => {
                     response
