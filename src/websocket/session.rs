@@ -124,19 +124,35 @@ impl SocketUpgrade {
     /// 101 goes out, before the HTTP connection's own count ends. `None`
     /// if the socket was already taken.
     pub fn accept(self, sockets: &WebSockets) -> Option<AcceptedSocket> {
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let task = self.task()?;
         Some(AcceptedSocket {
             task,
-            counted: sockets.count(),
+            counted: Some(sockets.count()),
             sockets: sockets.clone(),
         })
+    }
+
+    /// Like [`SocketUpgrade::accept`], for an adapter whose HTTP connection
+    /// stays open, and counted, under the socket (the socket's bytes are
+    /// the request's payload and the 101's body): not counted twice.
+    pub fn accept_on_counted(self, sockets: &WebSockets) -> Option<AcceptedSocket> {
+        let task = self.task()?;
+        Some(AcceptedSocket {
+            task,
+            counted: None,
+            sockets: sockets.clone(),
+        })
+    }
+
+    fn task(self) -> Option<SocketTask> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
 /// An accepted socket, counted as an open connection until [`AcceptedSocket::run`] ends.
 pub struct AcceptedSocket {
     task: SocketTask,
-    counted: ConnectionGuard,
+    counted: Option<ConnectionGuard>,
     sockets: WebSockets,
 }
 

@@ -11,9 +11,11 @@ use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, Serv
 use actix_web::http::{ConnectionType, KeepAlive, Version};
 use actix_web::rt::net::{TcpStream, UnixStream};
 use actix_web::{web, App, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use futures_util::future::{select, Either};
 use handover::adapter::{
     DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server, SharedResponder,
+    SocketUpgrade, WebSockets,
 };
 use handover::config::{HttpVersion, ServerConfig};
 use handover::{Error, ErrorKind, Outcome};
@@ -27,6 +29,7 @@ use crate::connection::{worker, Http1, Plain, Settings, Tls};
 use crate::convert;
 use crate::tracked::Tracked;
 use crate::watchdog::{Limits, Watched};
+use crate::websocket;
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -53,6 +56,7 @@ struct AppState {
     responder: SharedResponder,
     body_limit: usize,
     peer_addr: bool,
+    websockets: WebSockets,
 }
 
 async fn handle(
@@ -60,11 +64,33 @@ async fn handle(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    if websocket::wants(&req) {
+        return handshake(state, req, payload).await;
+    }
     match convert::read_body(&req, payload, state.body_limit).await {
         Ok(body) => match convert::request(&req, body, state.peer_addr) {
             Ok(request) => convert::response(state.responder.respond(request).await),
             Err(reject) => reject.response(),
         },
+        Err(reject) => reject.response(),
+    }
+}
+
+/// A request asking for an upgrade: its payload is the socket's bytes, kept
+/// for the socket when the responder accepts one.
+async fn handshake(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match convert::request(&req, Bytes::new(), state.peer_addr) {
+        Ok(request) => {
+            let mut answer = state.responder.respond(request).await;
+            match SocketUpgrade::take(&mut answer) {
+                Some(socket) => websocket::upgrade(answer, socket, payload, &state.websockets),
+                None => convert::response(answer),
+            }
+        }
         Err(reject) => reject.response(),
     }
 }
@@ -168,7 +194,11 @@ where
                 }
                 // Decided when the response is ready, so a request that started
                 // before the linger still closes its connection.
-                if lingering.close_after_response() {
+                // A 101 hands the connection to its WebSocket, which closes
+                // with its own drain.
+                if lingering.close_after_response()
+                    && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
+                {
                     response
                         .response_mut()
                         .head_mut()
@@ -325,6 +355,7 @@ impl Server for ActixServer {
             responder: ctx.responder().clone(),
             body_limit: config.body_limit,
             peer_addr: ctx.records_peer_addr(),
+            websockets: ctx.websockets(),
         };
         let make_app = move || {
             App::new()
