@@ -93,6 +93,7 @@ mod server;
 mod settings;
 mod shutdown;
 mod signal;
+pub mod sse;
 mod status;
 mod tls;
 mod websocket;
