@@ -114,6 +114,7 @@ impl Drain {
         bound: bool,
     ) -> Drain {
         trigger.set_identity(identity);
+        trigger.set_supervised(!bound);
         Drain {
             plan,
             trigger,

@@ -177,36 +177,40 @@ where
     };
     let lingering = ctx.connections().clone();
     let requests = ctx.requests().clone();
+    let token = ctx.token();
     let make_app = move || {
         let (lingering, requests) = (lingering.clone(), requests.clone());
-        make_app().wrap_fn(move |request, service| {
-            // Counted for the watchdog and the drain until the response body
-            // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
-            let busy = request.conn_data::<Watched>().map(Watched::start);
-            let counted =
-                (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
-            let response = service.call(request);
-            let lingering = lingering.clone();
-            async move {
-                let mut response = response.await?;
-                if let Some(counted) = &counted {
-                    counted.responded(response.status().as_u16());
+        // The drain token, for handlers that extract `web::Data<DrainToken>`.
+        make_app()
+            .app_data(web::Data::new(token.clone()))
+            .wrap_fn(move |request, service| {
+                // Counted for the watchdog and the drain until the response body
+                // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
+                let busy = request.conn_data::<Watched>().map(Watched::start);
+                let counted =
+                    (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
+                let response = service.call(request);
+                let lingering = lingering.clone();
+                async move {
+                    let mut response = response.await?;
+                    if let Some(counted) = &counted {
+                        counted.responded(response.status().as_u16());
+                    }
+                    // Decided when the response is ready, so a request that started
+                    // before the linger still closes its connection.
+                    // A 101 hands the connection to its WebSocket, which closes
+                    // with its own drain.
+                    if lingering.close_after_response()
+                        && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        response
+                            .response_mut()
+                            .head_mut()
+                            .set_connection_type(ConnectionType::Close);
+                    }
+                    Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
                 }
-                // Decided when the response is ready, so a request that started
-                // before the linger still closes its connection.
-                // A 101 hands the connection to its WebSocket, which closes
-                // with its own drain.
-                if lingering.close_after_response()
-                    && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
-                {
-                    response
-                        .response_mut()
-                        .head_mut()
-                        .set_connection_type(ConnectionType::Close);
-                }
-                Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
-            }
-        })
+            })
     };
     let mut builder = actix_server::Server::build()
         .disable_signals()
