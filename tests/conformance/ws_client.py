@@ -9,6 +9,8 @@ the last line is the result. Scenarios:
   too_big URL BYTES    sends a message of BYTES bytes; reports the close code
   hold URL             opens, prints {"open": true}, then waits for the
                        server's Close (or stdin to close: then closes itself)
+  hold_many URL N      opens N, prints {"open": N}, then waits for every
+                       server Close; prints the closes by code
   deploy URL N         N clients, each sending a message every 50 ms and
                        reconnecting after each server Close, until stdin
                        closes; prints {"connected": N} once all are in,
@@ -67,6 +69,19 @@ async def hold(url):
     out({"close": closed_info(ws), "by_client": waiting not in done})
 
 
+async def hold_many(url, n):
+    sockets = []
+    for _ in range(n):
+        sockets.append(await websockets.connect(url, max_size=None, open_timeout=30))
+    out({"open": n})
+    await asyncio.gather(*(ws.wait_closed() for ws in sockets))
+    codes = {}
+    for ws in sockets:
+        code = str(closed_info(ws)["code"])
+        codes[code] = codes.get(code, 0) + 1
+    out({"closes": codes})
+
+
 class Stats:
     def __init__(self):
         self.closes = {}
@@ -97,9 +112,11 @@ async def client(url, stats, stop, connected):
             while True:
                 try:
                     reply = await asyncio.wait_for(ws.recv(), 0.05)
-                    if reply.startswith("generation "):
-                        generation = int(reply.split()[1])
-                        stats.generations.add(generation)
+                    if reply.startswith("generation ") or reply == "whoami":
+                        # A plain echo server (the demo's) echoes the question.
+                        generation = int(reply.split()[1]) if reply != "whoami" else None
+                        if generation is not None:
+                            stats.generations.add(generation)
                         pending.discard("whoami")
                         out({"on": generation})
                         if first:
@@ -174,6 +191,8 @@ def main():
         asyncio.run(too_big(url, int(sys.argv[3])))
     elif scenario == "hold":
         asyncio.run(hold(url))
+    elif scenario == "hold_many":
+        asyncio.run(hold_many(url, int(sys.argv[3])))
     elif scenario == "deploy":
         asyncio.run(deploy(url, int(sys.argv[3])))
     else:
