@@ -18,6 +18,8 @@
 //!   [`Request`] / [`Response`] / [`Body`], [`RequestExt`] (parameters,
 //!   JSON, query, form), [`ResponseRepresentable`] values ([`Json`],
 //!   [`Redirect`], [`Abort`]), the [`DrainToken`] for long-lived handlers,
+//!   socket routes ([`Router::socket`]: a [`WebSocket`] of [`Message`]s,
+//!   closed in a drain with 1012 or 1001), server-sent events ([`sse`]),
 //!   and the [`Outcome`] that `main` turns into the exit status. [`config`]
 //!   holds the types of each config section, [`middleware`] the middleware.
 //!   `docs/porting-from-vapor.md` maps each Vapor 2 concept to these.
@@ -25,7 +27,10 @@
 //!   [`Server`](adapter::Server) / [`ServerFactory`](adapter::ServerFactory)
 //!   pair, the [`ServeContext`](adapter::ServeContext) a server runs with,
 //!   the [`DrainHooks`](adapter::DrainHooks) it gives the drain, the
-//!   connection count, the listeners and TLS.
+//!   connection count, the listeners, TLS, and the WebSockets a socket
+//!   route hands over ([`SocketUpgrade`](adapter::SocketUpgrade), run as an
+//!   [`AcceptedSocket`](adapter::AcceptedSocket) over a
+//!   [`Transport`](adapter::Transport)).
 //!
 //! Each public item has one path. This crate names no actix, hyper or tokio type.
 //!
@@ -63,8 +68,8 @@
 //! From the bottom up, each module uses only those below it: `error`;
 //! `body`, `identity`, `readiness`, `shutdown`, `protocol`, `tls` (which uses
 //! `protocol`), `listener`, `connections`, `requests`, `status`, `health`;
-//! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
-//! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
+//! `responder`, `abort`, `input`, `response`, `sse`, `websocket`, `handler`,
+//! `environment`, `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
 //! `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 

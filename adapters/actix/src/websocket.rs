@@ -4,6 +4,13 @@
 //! upgrade's bytes to the service this way). A duplex pipe joins the two
 //! to `handover_hyper::websocket`, so tokio-tungstenite runs the protocol
 //! and handover the handler and the drain, as on hyper.
+//!
+//! One difference stays: once the socket has closed (Close frames
+//! exchanged, the 101's body ended), actix-http keeps the TCP connection
+//! until the client closes it or its disconnect timeout (1 s) passes, while
+//! a WebSocket client waits for the server to close first. The client has
+//! its Close at once; the connection, and a drain waiting on it, end up to
+//! a second later (docs/benchmarks.md measures it).
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -40,7 +47,7 @@ pub(crate) fn upgrade(
     let (ours, theirs) = tokio::io::duplex(PIPE);
     let (from_socket, mut to_socket) = tokio::io::split(theirs);
     // The client's bytes, into the socket.
-    actix_rt::spawn(async move {
+    let pump = actix_rt::spawn(async move {
         while let Some(Ok(chunk)) = payload.next().await {
             if to_socket.write_all(&chunk).await.is_err() {
                 break;
@@ -48,7 +55,11 @@ pub(crate) fn upgrade(
         }
         let _ = to_socket.shutdown().await;
     });
-    actix_rt::spawn(handover_hyper::websocket::serve(ours, socket));
+    actix_rt::spawn(async move {
+        handover_hyper::websocket::serve(ours, socket).await;
+        // Nothing more to copy; actix-http discards what still comes.
+        pump.abort();
+    });
     // The socket's bytes, to the client, as the 101's body; it ends when
     // the socket closes, and the connection with it.
     let body = futures_util::stream::unfold(Some(from_socket), |reader| async move {
