@@ -195,13 +195,24 @@ impl AcceptedSocket {
             Delay::new(grace.saturating_sub(started.elapsed())).await;
             shared.begin_closing();
         };
+        let timeout = sockets.config.close_timeout;
         let ended = match select(pin!(handler), pin!(watch)).await {
-            Either::Left((ended, _)) => ended,
-            Either::Right(((), handler)) => handler.await,
+            Either::Left((ended, _)) => Some(ended),
+            // Past the grace, the handler has `close_timeout` to return: a
+            // client that reads nothing cannot hold the drain.
+            Either::Right(((), handler)) => match select(handler, Delay::new(timeout)).await {
+                Either::Left((ended, _)) => Some(ended),
+                Either::Right(_) => {
+                    log::info!(
+                        "websocket handler still running {timeout:?} after the drain's grace; dropped"
+                    );
+                    None
+                }
+            },
         };
         // A handle the handler left somewhere reads nothing more.
         shared.begin_closing();
-        let code = match ended {
+        let code = match ended.unwrap_or(Ok(Ok(()))) {
             Err(_) => {
                 log::error!("websocket handler panicked; closing with 1011");
                 Some(CloseFrame::INTERNAL_ERROR)
@@ -217,7 +228,6 @@ impl AcceptedSocket {
         } else {
             CloseFrame::NORMAL
         });
-        let timeout = sockets.config.close_timeout;
         let _ = select(pin!(close(&shared, code)), Delay::new(timeout)).await;
         drop(counted);
     }

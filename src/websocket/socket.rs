@@ -186,7 +186,8 @@ fn closed(why: &str) -> Error {
 /// return). After the grace, `recv` returns `None` (a message it already
 /// returned can still be answered: `send` goes on working until `recv` is
 /// called again), `send` fails once no received message waits for an
-/// answer, and when the handler has returned the server sends the Close:
+/// answer, and when the handler has returned (or `close_timeout` after the
+/// grace, when it is dropped) the server sends the Close:
 /// 1012 (Service Restart) when a supervisor holds the listeners, 1001
 /// (Going Away) otherwise. It then waits up to `http.websocket.close_timeout`
 /// for the client's Close, and closes the connection. The socket counts as

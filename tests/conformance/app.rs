@@ -302,6 +302,11 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Router {
                 EventStream::new(ticks).until_drain(drain)
             }
         });
+        // Never reads, never returns: the drain must not wait for it.
+        r.socket("/ws/stubborn", |_: Request, _ws: WebSocket| async move {
+            log::info!("websocket open");
+            std::future::pending::<()>().await;
+        });
         // Says goodbye itself when the drain starts, with its own code.
         r.socket("/ws/goodbye", |_: Request, mut ws: WebSocket| async move {
             log::info!("websocket open");

@@ -127,6 +127,7 @@ macro_rules! cases {
             websocket::the_drain_closes_with_1012_when_a_supervisor_holds_the_listener,
             websocket::the_drain_closes_with_1001_without_a_supervisor,
             websocket::a_handler_that_closes_itself_in_the_grace_sends_its_own_code,
+            websocket::a_handler_that_never_returns_is_dropped_after_grace_and_close_timeout,
             websocket::an_open_socket_holds_the_drain_until_the_client_closes_it,
             websocket::the_deadline_cuts_a_socket_that_outlives_it,
         );

@@ -206,6 +206,15 @@ pub fn a_handler_that_closes_itself_in_the_grace_sends_its_own_code(adapter: &Ad
     assert_eq!(result["close"]["reason"], "goodbye from the app");
 }
 
+pub fn a_handler_that_never_returns_is_dropped_after_grace_and_close_timeout(adapter: &Adapter) {
+    let (mut app, addr, _dir) = inherited(
+        adapter,
+        "shutdown_timeout = \"60s\"\n[http.websocket]\nclose_grace = \"100ms\"\nclose_timeout = \"300ms\"",
+    );
+    let result = drained_close(&mut app, addr, "/ws/stubborn");
+    assert_eq!(close_code(&result), Some(1012), "{result}");
+}
+
 pub fn an_open_socket_holds_the_drain_until_the_client_closes_it(adapter: &Adapter) {
     let (mut app, addr, _dir) = inherited(
         adapter,
