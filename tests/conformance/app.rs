@@ -302,6 +302,12 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Router {
                 EventStream::new(ticks).until_drain(drain)
             }
         });
+        // A handler with a bug: its socket closes with 1011, the process goes on.
+        r.socket("/ws/panic", |_: Request, mut ws: WebSocket| async move {
+            if ws.recv().await.is_some() && std::hint::black_box(true) {
+                panic!("a socket handler bug");
+            }
+        });
         // Never reads, never returns: the drain must not wait for it.
         r.socket("/ws/stubborn", |_: Request, _ws: WebSocket| async move {
             log::info!("websocket open");

@@ -124,6 +124,7 @@ macro_rules! cases {
             websocket::echo_text_binary_ping_and_a_client_close,
             websocket::an_oversized_message_is_closed_with_1009,
             websocket::a_plain_request_to_a_socket_route_is_426,
+            websocket::a_panicking_socket_handler_closes_with_1011_and_the_server_goes_on,
             websocket::the_drain_closes_with_1012_when_a_supervisor_holds_the_listener,
             websocket::the_drain_closes_with_1001_without_a_supervisor,
             websocket::a_handler_that_closes_itself_in_the_grace_sends_its_own_code,

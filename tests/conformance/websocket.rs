@@ -162,6 +162,16 @@ pub fn an_oversized_message_is_closed_with_1009(adapter: &Adapter) {
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
+pub fn a_panicking_socket_handler_closes_with_1011_and_the_server_goes_on(adapter: &Adapter) {
+    let (mut app, addr, _dir) = inherited(adapter, "");
+    let result = run(&["too_big", &url(addr, "/ws/panic"), "10"]);
+    assert_eq!(close_code(&result), Some(1011), "{result}");
+    let result = run(&["echo", &url(addr, "/ws/echo")]);
+    assert_eq!(result["text"], "hello");
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
 pub fn a_plain_request_to_a_socket_route_is_426(adapter: &Adapter) {
     let (mut app, addr, _dir) = inherited(adapter, "");
     let resp = get(addr, "/ws/echo").unwrap();
