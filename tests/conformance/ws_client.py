@@ -11,6 +11,9 @@ the last line is the result. Scenarios:
                        server's Close (or stdin to close: then closes itself)
   hold_many URL N      opens N, prints {"open": N}, then waits for every
                        server Close; prints the closes by code
+  echo_load URL C SECS C connections, each sending a 32-byte text and
+                       waiting for its echo, for SECS seconds; prints the
+                       round trips (for bench/websocket_echo.py)
   deploy URL N         N clients, each sending a message every 50 ms and
                        reconnecting after each server Close, until stdin
                        closes; prints {"connected": N} once all are in,
@@ -80,6 +83,24 @@ async def hold_many(url, n):
         code = str(closed_info(ws)["code"])
         codes[code] = codes.get(code, 0) + 1
     out({"closes": codes})
+
+
+async def echo_load(url, conns, secs):
+    payload = "x" * 32
+    count = [0]
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + secs
+
+    async def one():
+        async with websockets.connect(url, max_size=None, compression=None) as ws:
+            while loop.time() < stop_at:
+                await ws.send(payload)
+                await ws.recv()
+                count[0] += 1
+
+    started = loop.time()
+    await asyncio.gather(*(one() for _ in range(conns)))
+    out({"round_trips": count[0], "seconds": loop.time() - started})
 
 
 class Stats:
@@ -191,6 +212,8 @@ def main():
         asyncio.run(too_big(url, int(sys.argv[3])))
     elif scenario == "hold":
         asyncio.run(hold(url))
+    elif scenario == "echo_load":
+        asyncio.run(echo_load(url, int(sys.argv[3]), float(sys.argv[4])))
     elif scenario == "hold_many":
         asyncio.run(hold_many(url, int(sys.argv[3])))
     elif scenario == "deploy":
