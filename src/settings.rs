@@ -358,6 +358,36 @@ unix_mode = 0o660
     }
 
     #[test]
+    fn websocket_settings_parse_and_are_checked() {
+        let c = Config::from_toml(
+            "[http.websocket]\nclose_grace = \"250ms\"\nclose_timeout = \"3s\"\nmax_message_size = 4096\nmax_frame_size = 1024\n",
+            "t",
+        )
+        .unwrap();
+        let ws = c.http.websocket;
+        assert_eq!(
+            (ws.close_grace, ws.close_timeout),
+            (Duration::from_millis(250), Duration::from_secs(3))
+        );
+        assert_eq!((ws.max_message_size, ws.max_frame_size), (4096, 1024));
+        for (text, needle) in [
+            (
+                "[http.websocket]\nmax_frame_size = 2048\nmax_message_size = 1024\n",
+                "`http.websocket.max_frame_size` (2048) is larger than `max_message_size` (1024)",
+            ),
+            (
+                "[http.websocket]\nmax_message_size = 0\n",
+                "`http.websocket.max_message_size` must be at least 1 byte",
+            ),
+            ("[http.websocket]\nclose_grace = \"soon\"\n", "line 2"),
+        ] {
+            let e = Config::from_toml(text, "t.toml").unwrap_err().chain();
+            assert!(e.contains("t.toml") && e.contains(needle), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
     fn bad_files_give_one_line_naming_file_and_line() {
         let cases = [
             ("[http]\nprot = 1\n", "line 2", "unknown field `prot`"),
