@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -228,13 +229,21 @@ impl AcceptedSocket {
         } else {
             CloseFrame::NORMAL
         });
-        let _ = select(pin!(close(&shared, code)), Delay::new(timeout)).await;
+        let crossed = AtomicUsize::new(0);
+        let _ = select(pin!(close(&shared, code, &crossed)), Delay::new(timeout)).await;
+        // Logged also when the wait for the client's Close was cut short.
+        let crossed = crossed.into_inner();
+        if crossed > 0 {
+            log::info!(
+                "websocket: {crossed} message(s) crossed the server's Close {code} unanswered"
+            );
+        }
         drop(counted);
     }
 }
 
 /// The close handshake from the server's side, then the end of the connection.
-async fn close(shared: &Shared, code: u16) {
+async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
     if shared.ended() && shared.failure().is_none() {
         // The client went away: nothing to say goodbye to.
         return;
@@ -258,17 +267,13 @@ async fn close(shared: &Shared, code: u16) {
             }
         }
         // What arrives before the client's Close crossed ours and cannot be answered.
-        let mut unanswered = 0usize;
         loop {
             match poll_fn(|cx| shared.poll_closing(cx)).await {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                Some(Ok(message)) => unanswered += usize::from(message.is_data()),
+                Some(Ok(message)) => {
+                    crossed.fetch_add(usize::from(message.is_data()), Ordering::Relaxed);
+                }
             }
-        }
-        if unanswered > 0 {
-            log::info!(
-                "websocket: {unanswered} message(s) crossed the server's Close {code} unanswered"
-            );
         }
     }
     let _ = shared.shut().await;

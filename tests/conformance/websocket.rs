@@ -280,7 +280,9 @@ pub fn websocket_clients_across_hups_get_1012_and_reconnect(adapter: &Adapter, s
     let (mut sup, _dir) = supervised(
         adapter,
         starter,
-        "shutdown_timeout = \"20s\"\n[http.websocket]\nclose_grace = \"200ms\"",
+        // A close handshake gets all the time a loaded machine needs: the
+        // servers' count of crossed messages is complete once it ends.
+        "shutdown_timeout = \"30s\"\n[http.websocket]\nclose_grace = \"200ms\"\nclose_timeout = \"20s\"",
         &[],
     );
     let addr = sup.addr;
