@@ -260,7 +260,9 @@ impl Droplet {
             identity,
             bound,
         );
-        let ctx = ServeContext::new(responder, drain).with_peer_addr(self.config.app.peer_addr);
+        let ctx = ServeContext::new(responder, drain)
+            .with_peer_addr(self.config.app.peer_addr)
+            .with_websocket(self.config.http.websocket);
         log::info!("{identity}: serving with {:?}", factory.name());
         let outcome = server.run(ctx)?;
         let drained = self

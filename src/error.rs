@@ -25,6 +25,11 @@ pub enum ErrorKind {
     Route,
     /// The server failed while starting or serving.
     Serve,
+    /// A WebSocket failed: the peer broke the protocol, the connection
+    /// ended, or a Close frame has already gone.
+    WebSocket,
+    /// A WebSocket message or frame is larger than `http.websocket` allows.
+    MessageTooBig,
 }
 
 /// The error type of `handover` and of the adapters built on it.

@@ -18,6 +18,8 @@
 //!   [`Request`] / [`Response`] / [`Body`], [`RequestExt`] (parameters,
 //!   JSON, query, form), [`ResponseRepresentable`] values ([`Json`],
 //!   [`Redirect`], [`Abort`]), the [`DrainToken`] for long-lived handlers,
+//!   socket routes ([`Router::socket`]: a [`WebSocket`] of [`Message`]s,
+//!   closed in a drain with 1012 or 1001), server-sent events ([`sse`]),
 //!   and the [`Outcome`] that `main` turns into the exit status. [`config`]
 //!   holds the types of each config section, [`middleware`] the middleware.
 //!   `docs/porting-from-vapor.md` maps each Vapor 2 concept to these.
@@ -25,7 +27,10 @@
 //!   [`Server`](adapter::Server) / [`ServerFactory`](adapter::ServerFactory)
 //!   pair, the [`ServeContext`](adapter::ServeContext) a server runs with,
 //!   the [`DrainHooks`](adapter::DrainHooks) it gives the drain, the
-//!   connection count, the listeners and TLS.
+//!   connection count, the listeners, TLS, and the WebSockets a socket
+//!   route hands over ([`SocketUpgrade`](adapter::SocketUpgrade), run as an
+//!   [`AcceptedSocket`](adapter::AcceptedSocket) over a
+//!   [`Transport`](adapter::Transport)).
 //!
 //! Each public item has one path. This crate names no actix, hyper or tokio type.
 //!
@@ -64,8 +69,8 @@
 //! `reason`, `connections`, `requests`; `status`; `body`, `identity`,
 //! `readiness`, `shutdown`, `protocol`, `tls` (which uses `protocol`),
 //! `listener`; `health` (which uses `responder`);
-//! `responder`, `abort`, `input`, `response`, `handler`, `environment`,
-//! `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
+//! `responder`, `abort`, `input`, `response`, `sse`, `websocket`, `handler`,
+//! `environment`, `middleware`, `resource`, `router`, `app`; `signal`, `drain`;
 //! `settings` (the config file); `server`; `droplet`.
 //! See `docs/architecture.md`.
 
@@ -95,8 +100,10 @@ mod server;
 mod settings;
 mod shutdown;
 mod signal;
+pub mod sse;
 mod status;
 mod tls;
+mod websocket;
 
 pub use abort::Abort;
 pub use body::Body;
@@ -113,6 +120,7 @@ pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
 pub use shutdown::{DrainToken, DrainTrigger, Outcome};
 pub use status::{DrainStatus, Phase};
+pub use websocket::{CloseFrame, Message, SocketHandler, SocketOutput, WebSocket};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.
 pub use bytes;
@@ -130,6 +138,7 @@ pub mod config {
     pub use crate::settings::ServerConfig;
     pub use crate::signal::RepeatSignal;
     pub use crate::tls::{SecurityLayer, TlsConfig};
+    pub use crate::websocket::WebSocketConfig;
 }
 
 pub mod adapter {
@@ -150,6 +159,7 @@ pub mod adapter {
     pub use crate::responder::SharedResponder;
     pub use crate::server::{ServeContext, Server, ServerFactory};
     pub use crate::tls::tls_config;
+    pub use crate::websocket::{AcceptedSocket, SocketUpgrade, Transport, WebSockets};
 
     /// Re-exported so adapters build TLS with the rustls version [`tls_config`] returns.
     pub use rustls;

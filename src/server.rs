@@ -43,6 +43,7 @@ use crate::requests::Requests;
 use crate::responder::SharedResponder;
 use crate::settings::ServerConfig;
 use crate::shutdown::{DrainToken, Outcome};
+use crate::websocket::{WebSocketConfig, WebSockets};
 
 /// Serves a responder on listeners until shutdown, then drains (Vapor's `ServerProtocol`).
 pub trait Server: Send {
@@ -107,6 +108,7 @@ pub struct ServeContext {
     responder: SharedResponder,
     drain: Drain,
     peer_addr: bool,
+    websocket: WebSocketConfig,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -123,7 +125,27 @@ impl ServeContext {
             responder,
             drain,
             peer_addr: false,
+            websocket: WebSocketConfig::default(),
         }
+    }
+
+    /// Sets the `[http.websocket]` settings [`ServeContext::websockets`] gives.
+    pub(crate) fn with_websocket(mut self, config: WebSocketConfig) -> Self {
+        self.websocket = config;
+        self
+    }
+
+    /// What a server needs to run the WebSockets socket routes accept (a
+    /// 101 response carrying a [`SocketUpgrade`](crate::adapter::SocketUpgrade)):
+    /// the drain token, the count, `[http.websocket]`, and the drain's close
+    /// code. Cheap to clone; take it once per server.
+    pub fn websockets(&self) -> WebSockets {
+        WebSockets::new(
+            self.drain.token(),
+            self.drain.connections().clone(),
+            self.websocket,
+            self.drain.supervised(),
+        )
     }
 
     /// Sets [`ServeContext::records_peer_addr`].

@@ -39,6 +39,7 @@ use crate::listener::ListenConfig;
 use crate::protocol::{versions_problem, H2Config, HttpVersion};
 use crate::signal::RepeatSignal;
 use crate::tls::SecurityLayer;
+use crate::websocket::WebSocketConfig;
 
 /// The whole configuration of an app: which server, how it serves, where its sockets come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -136,7 +137,10 @@ impl Config {
                 )));
             }
         }
-        if let Some(problem) = versions_problem(&self.http.versions).or(self.http.h2.problem()) {
+        if let Some(problem) = versions_problem(&self.http.versions)
+            .or(self.http.h2.problem())
+            .or(self.http.websocket.problem())
+        {
             return Err(bad(&problem));
         }
         match self.listen.problem() {
@@ -208,6 +212,8 @@ pub struct ServerConfig {
     pub versions: Vec<HttpVersion>,
     /// HTTP/2 limits (`[http.h2]`).
     pub h2: H2Config,
+    /// WebSocket limits and drain timings (`[http.websocket]`).
+    pub websocket: WebSocketConfig,
 }
 
 impl ServerConfig {
@@ -256,6 +262,7 @@ impl Default for ServerConfig {
             repeat_signal: RepeatSignal::Auto,
             versions: HttpVersion::DEFAULT.to_vec(),
             h2: H2Config::default(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }
@@ -348,6 +355,36 @@ unix_mode = 0o660
         );
         let c = Config::from_toml("[listen]\nsource = \"systemd\"\n", "t").unwrap();
         assert_eq!(c.listen.source, Source::Systemd);
+    }
+
+    #[test]
+    fn websocket_settings_parse_and_are_checked() {
+        let c = Config::from_toml(
+            "[http.websocket]\nclose_grace = \"250ms\"\nclose_timeout = \"3s\"\nmax_message_size = 4096\nmax_frame_size = 1024\n",
+            "t",
+        )
+        .unwrap();
+        let ws = c.http.websocket;
+        assert_eq!(
+            (ws.close_grace, ws.close_timeout),
+            (Duration::from_millis(250), Duration::from_secs(3))
+        );
+        assert_eq!((ws.max_message_size, ws.max_frame_size), (4096, 1024));
+        for (text, needle) in [
+            (
+                "[http.websocket]\nmax_frame_size = 2048\nmax_message_size = 1024\n",
+                "`http.websocket.max_frame_size` (2048) is larger than `max_message_size` (1024)",
+            ),
+            (
+                "[http.websocket]\nmax_message_size = 0\n",
+                "`http.websocket.max_message_size` must be at least 1 byte",
+            ),
+            ("[http.websocket]\nclose_grace = \"soon\"\n", "line 2"),
+        ] {
+            let e = Config::from_toml(text, "t.toml").unwrap_err().chain();
+            assert!(e.contains("t.toml") && e.contains(needle), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
     }
 
     #[test]

@@ -19,11 +19,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use crate::connections::Connections;
+use crate::connections::{ConnectionGuard, ConnectionKind, Connections};
 use crate::identity::Identity;
 use crate::reason::{DrainReason, ForceReason};
 use crate::requests::Requests;
@@ -89,6 +90,8 @@ struct Inner {
     requests: Requests,
     phase: Mutex<(Phase, Instant)>,
     identity: OnceLock<Identity>,
+    /// Whether a supervisor holds every listener (set when serving starts).
+    supervised: AtomicBool,
 }
 
 impl Default for Inner {
@@ -100,6 +103,7 @@ impl Default for Inner {
             requests: Requests::default(),
             phase: Mutex::new((Phase::Serving, Instant::now())),
             identity: OnceLock::new(),
+            supervised: AtomicBool::new(false),
         }
     }
 }
@@ -198,6 +202,11 @@ impl DrainTrigger {
         *self.inner.phase.lock().unwrap_or_else(|p| p.into_inner()) = (phase, Instant::now());
     }
 
+    /// Records whether a supervisor holds every listener (when serving starts).
+    pub(crate) fn set_supervised(&self, supervised: bool) {
+        self.inner.supervised.store(supervised, Ordering::Relaxed);
+    }
+
     /// Records who serves (once, when serving starts).
     pub(crate) fn set_identity(&self, identity: Identity) {
         let _ = self.inner.identity.set(identity);
@@ -242,6 +251,29 @@ impl fmt::Debug for DrainToken {
 }
 
 impl DrainToken {
+    /// Counts a connection the server no longer tracks as open until the
+    /// guard is dropped, so the drain waits for it and the deadline counts
+    /// it as cut: one handed out of the server's reach. handover's adapters
+    /// count upgraded connections (a socket route's WebSockets, and a
+    /// native app's `hyper::upgrade::on` or actix-ws) without it.
+    pub fn count_upgraded(&self) -> ConnectionGuard {
+        let mut guard = self.inner.connections.open();
+        guard.set_kind(ConnectionKind::Upgraded);
+        guard
+    }
+
+    /// The Close code a native app's WebSocket says goodbye with in a
+    /// drain, as socket routes do: 1012 (Service Restart) when a supervisor
+    /// holds every listener (the next generation takes the reconnection),
+    /// 1001 (Going Away) otherwise.
+    pub fn websocket_close_code(&self) -> u16 {
+        if self.inner.supervised.load(Ordering::Relaxed) {
+            1012
+        } else {
+            1001
+        }
+    }
+
     /// Whether the drain has started.
     pub fn is_draining(&self) -> bool {
         self.inner.lock().drain.is_some()

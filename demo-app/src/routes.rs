@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use handover::http::{header, HeaderValue, StatusCode};
-use handover::{text, Body, DrainToken, Identity, Request, Response, Router};
+use handover::sse::{Event, EventStream};
+use handover::{text, Body, DrainToken, Identity, Request, Response, Router, WebSocket};
 
 /// The longest `/sleep` the demo accepts.
 const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -28,7 +29,10 @@ fn json(body: String) -> Response {
 
 /// `GET /`, `GET /whoami`, `GET /sleep?ms=N`, `POST /echo`, `GET /healthz`
 /// (503 once the drain has started, so load balancers stop sending traffic),
-/// `GET /metrics` (the drain's status, in the Prometheus text format).
+/// `GET /metrics` (the drain's status, in the Prometheus text format),
+/// `GET /ws/echo` (a WebSocket echoing text and binary messages),
+/// `GET /events` (server-sent events: `{"generation": G, "seq": N}` every
+/// 100 ms, ended by the drain with a final `event: restart`).
 pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Router {
     let whoami = serde_json::json!({
         "pid": identity.pid,
@@ -64,6 +68,32 @@ pub(crate) fn router(identity: Identity, server: &str, drain: DrainToken) -> Rou
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
             r
+        });
+        // Echoes text and binary; sends nothing unprompted. Closed by the
+        // drain with 1012 (under a supervisor) or 1001.
+        r.socket("/ws/echo", |_: Request, mut ws: WebSocket| async move {
+            while let Some(message) = ws.recv().await {
+                let message = message?;
+                if message.is_data() {
+                    ws.send(message).await?;
+                }
+            }
+            Ok::<(), handover::Error>(())
+        });
+        // One event every 100 ms; the drain ends the stream with a final
+        // `event: restart` whose `retry: 100` brings the browser back at once.
+        let generation = identity.generation;
+        let events_drain = drain.clone();
+        r.get("/events", move |_: Request| {
+            let drain = events_drain.clone();
+            async move {
+                let ticks = futures_util::stream::unfold(0u64, move |seq| async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let data = serde_json::json!({"generation": generation, "seq": seq});
+                    Some((Event::new(data.to_string()).id(seq.to_string()), seq + 1))
+                });
+                EventStream::new(ticks).until_drain(drain)
+            }
         });
         r.get(crate::HEALTH_PATH, handover::health(drain.clone()));
         r.get("/metrics", move |_: Request| {

@@ -115,6 +115,7 @@ impl Drain {
         bound: bool,
     ) -> Drain {
         trigger.set_identity(identity);
+        trigger.set_supervised(!bound);
         Drain {
             plan,
             trigger,
@@ -137,6 +138,11 @@ impl Drain {
 
     pub(crate) fn identity(&self) -> Identity {
         self.identity
+    }
+
+    /// Whether a supervisor holds every listener (none is this process's own).
+    pub(crate) fn supervised(&self) -> bool {
+        !self.bound
     }
 
     fn phase(&self, what: &str) {

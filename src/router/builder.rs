@@ -10,6 +10,7 @@ use super::{join, Router, ANY};
 use crate::middleware::{wrap, Middleware, SharedMiddleware};
 use crate::resource::Resource;
 use crate::responder::{Responder, SharedResponder};
+use crate::websocket::{SocketHandler, SocketRoute};
 
 /// Adds routes to a [`Router`] under a path prefix and with middleware
 /// (Vapor's `RouteBuilder`). Get one from [`Router::build`],
@@ -57,6 +58,11 @@ impl<'r> RouteBuilder<'r> {
     /// Adds a `GET` route (also answering `HEAD`).
     pub fn get(&mut self, path: &str, responder: impl Responder) -> &mut Self {
         self.add(Method::GET, path, responder)
+    }
+
+    /// Adds a socket route (a WebSocket on `GET path`; see [`Router::socket`]).
+    pub fn socket(&mut self, path: &str, handler: impl SocketHandler) -> &mut Self {
+        self.add(Method::GET, path, SocketRoute::new(handler))
     }
 
     /// Adds a `POST` route.

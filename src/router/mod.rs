@@ -47,6 +47,7 @@ use crate::abort::{route_missing_response, Abort};
 use crate::error::{Error, ErrorKind};
 use crate::input::Params;
 use crate::responder::{Request, Responder, ResponseFuture, SharedResponder};
+use crate::websocket::{SocketHandler, SocketRoute};
 
 mod builder;
 
@@ -140,6 +141,17 @@ impl Router {
     /// As [`Router::route`].
     pub fn delete(self, path: &str, responder: impl Responder) -> Result<Router, Error> {
         self.route(Method::DELETE, path, responder)
+    }
+
+    /// Adds a socket route (Vapor's `drop.socket`): a WebSocket handshake
+    /// on `GET path` is answered 101 and `handler` gets the request and the
+    /// [`WebSocket`](crate::WebSocket); any other request gets 426 (400 for
+    /// a malformed key). Checked at once.
+    ///
+    /// # Errors
+    /// As [`Router::route`].
+    pub fn socket(self, path: &str, handler: impl SocketHandler) -> Result<Router, Error> {
+        self.route(Method::GET, path, SocketRoute::new(handler))
     }
 
     /// Every route, as (method, path) in the order added; `*` is any method

@@ -13,8 +13,10 @@ use futures_timer::Delay;
 use handover::bytes::Bytes;
 use handover::http::{header, HeaderValue, Method, StatusCode};
 use handover::middleware::{from_fn, Middleware, Next};
+use handover::sse::{Event, EventStream};
 use handover::{
-    text, Body, BoxError, Config, Droplet, Error, Identity, Outcome, Request, Response, Router,
+    text, Body, BoxError, Config, Droplet, Error, Identity, Message, Outcome, Request, Response,
+    Router, WebSocket,
 };
 use handover_test_support::{get, Lines, Resp};
 
@@ -267,7 +269,56 @@ fn router(identity: Identity, server: &str, droplet: &Droplet) -> Router {
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("spawn: {e}\n")),
             }
         });
-        r.get("/healthz", handover::health(drain));
+        r.get("/healthz", handover::health(drain.clone()));
+        // Echoes text and binary; "whoami" gets the generation instead.
+        let generation = identity.generation;
+        r.socket(
+            "/ws/echo",
+            move |_: Request, mut ws: WebSocket| async move {
+                log::info!("websocket open");
+                while let Some(message) = ws.recv().await {
+                    match message? {
+                        Message::Text(text) if text == "whoami" => {
+                            ws.send(format!("generation {}", generation.unwrap_or(0)))
+                                .await?
+                        }
+                        message if message.is_data() => ws.send(message).await?,
+                        _ => {}
+                    }
+                }
+                Ok::<(), Error>(())
+            },
+        );
+        // An event every 50 ms, ended by the drain with a final event.
+        let events_drain = drain.clone();
+        r.get("/events", move |_: Request| {
+            let drain = events_drain.clone();
+            async move {
+                let ticks = futures_util::stream::unfold(0u64, move |seq| async move {
+                    Delay::new(Duration::from_millis(50)).await;
+                    let data = serde_json::json!({"generation": generation, "seq": seq});
+                    Some((Event::new(data.to_string()).id(seq.to_string()), seq + 1))
+                });
+                EventStream::new(ticks).until_drain(drain)
+            }
+        });
+        // A handler with a bug: its socket closes with 1011, the process goes on.
+        r.socket("/ws/panic", |_: Request, mut ws: WebSocket| async move {
+            if ws.recv().await.is_some() && std::hint::black_box(true) {
+                panic!("a socket handler bug");
+            }
+        });
+        // Never reads, never returns: the drain must not wait for it.
+        r.socket("/ws/stubborn", |_: Request, _ws: WebSocket| async move {
+            log::info!("websocket open");
+            std::future::pending::<()>().await;
+        });
+        // Says goodbye itself when the drain starts, with its own code.
+        r.socket("/ws/goodbye", |_: Request, mut ws: WebSocket| async move {
+            log::info!("websocket open");
+            ws.draining().await;
+            ws.close(4000, "goodbye from the app").await
+        });
         for m in [
             Method::GET,
             Method::POST,

@@ -28,9 +28,11 @@ mod hygiene;
 mod inherit;
 mod middleware;
 mod requests;
+mod sse;
 mod startup;
 mod systemd;
 mod tls;
+mod websocket;
 mod zero_failure;
 
 use std::path::{Path, PathBuf};
@@ -119,6 +121,16 @@ macro_rules! cases {
             h2::a_stream_opened_after_the_final_goaway_is_never_processed,
             h2_hostile::known_h2_attacks_leave_others_served_and_the_drain_bounded,
             h2_hostile::a_flood_of_streams_past_the_limit_is_refused_not_served,
+            websocket::echo_text_binary_ping_and_a_client_close,
+            websocket::an_oversized_message_is_closed_with_1009,
+            websocket::a_plain_request_to_a_socket_route_is_426,
+            websocket::a_panicking_socket_handler_closes_with_1011_and_the_server_goes_on,
+            websocket::the_drain_closes_with_1012_when_a_supervisor_holds_the_listener,
+            websocket::the_drain_closes_with_1001_without_a_supervisor,
+            websocket::a_handler_that_closes_itself_in_the_grace_sends_its_own_code,
+            websocket::a_handler_that_never_returns_is_dropped_after_grace_and_close_timeout,
+            websocket::an_open_socket_holds_the_drain_until_the_client_closes_it,
+            websocket::the_deadline_cuts_a_socket_that_outlives_it,
         );
         mod perl {
             cases!(@supervised $adapter, Perl);
@@ -142,6 +154,8 @@ macro_rules! cases {
             h2_deploy::h2c_load_across_hups_loses_nothing_processed,
             h2_deploy::h2_over_tls_load_across_hups_loses_nothing_processed,
             h2_deploy::a_retrying_h2_client_across_hups_sees_no_failure,
+            websocket::websocket_clients_across_hups_get_1012_and_reconnect,
+            sse::event_streams_across_hups_end_with_the_final_event,
         );
     };
     (@under $adapter:expr, $starter:ident; $($module:ident :: $case:ident,)*) => {

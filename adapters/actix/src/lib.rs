@@ -45,6 +45,7 @@ mod convert;
 mod server;
 mod tracked;
 mod watchdog;
+mod websocket;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

@@ -12,9 +12,11 @@ use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, Serv
 use actix_web::http::{ConnectionType, KeepAlive, Version};
 use actix_web::rt::net::{TcpStream, UnixStream};
 use actix_web::{web, App, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use futures_util::future::{select, Either};
 use handover::adapter::{
     DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server, SharedResponder,
+    SocketUpgrade, WebSockets,
 };
 use handover::config::{HttpVersion, ServerConfig};
 use handover::{Error, ErrorKind, Outcome};
@@ -28,6 +30,7 @@ use crate::connection::{worker, Http1, Plain, Settings, Tls};
 use crate::convert;
 use crate::tracked::Tracked;
 use crate::watchdog::{Limits, Watched};
+use crate::websocket;
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -54,14 +57,33 @@ struct AppState {
     responder: SharedResponder,
     body_limit: usize,
     peer_addr: bool,
+    websockets: WebSockets,
 }
 
 async fn handle(state: Rc<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    if websocket::wants(&req) {
+        return handshake(state, req, payload).await;
+    }
     match convert::read_body(&req, payload, state.body_limit).await {
         Ok(body) => match convert::request(&req, body, state.peer_addr) {
             Ok(request) => convert::response(state.responder.respond(request).await),
             Err(reject) => reject.response(),
         },
+        Err(reject) => reject.response(),
+    }
+}
+
+/// A request asking for an upgrade: its payload is the socket's bytes, kept
+/// for the socket when the responder accepts one.
+async fn handshake(state: Rc<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    match convert::request(&req, Bytes::new(), state.peer_addr) {
+        Ok(request) => {
+            let mut answer = state.responder.respond(request).await;
+            match SocketUpgrade::take(&mut answer) {
+                Some(socket) => websocket::upgrade(answer, socket, payload, &state.websockets),
+                None => convert::response(answer),
+            }
+        }
         Err(reject) => reject.response(),
     }
 }
@@ -148,32 +170,40 @@ where
     };
     let lingering = ctx.connections().clone();
     let requests = ctx.requests().clone();
+    let token = ctx.token();
     let make_app = move || {
         let (lingering, requests) = (lingering.clone(), requests.clone());
-        make_app().wrap_fn(move |request, service| {
-            // Counted for the watchdog and the drain until the response body
-            // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
-            let busy = request.conn_data::<Watched>().map(Watched::start);
-            let counted =
-                (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
-            let response = service.call(request);
-            let lingering = lingering.clone();
-            async move {
-                let mut response = response.await?;
-                if let Some(counted) = &counted {
-                    counted.responded(response.status().as_u16());
+        // The drain token, for handlers that extract `web::Data<DrainToken>`.
+        make_app()
+            .app_data(web::Data::new(token.clone()))
+            .wrap_fn(move |request, service| {
+                // Counted for the watchdog and the drain until the response body
+                // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
+                let busy = request.conn_data::<Watched>().map(Watched::start);
+                let counted =
+                    (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
+                let response = service.call(request);
+                let lingering = lingering.clone();
+                async move {
+                    let mut response = response.await?;
+                    if let Some(counted) = &counted {
+                        counted.responded(response.status().as_u16());
+                    }
+                    // Decided when the response is ready, so a request that started
+                    // before the linger still closes its connection.
+                    // A 101 hands the connection to its WebSocket, which closes
+                    // with its own drain.
+                    if lingering.close_after_response()
+                        && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        response
+                            .response_mut()
+                            .head_mut()
+                            .set_connection_type(ConnectionType::Close);
+                    }
+                    Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
                 }
-                // Decided when the response is ready, so a request that started
-                // before the linger still closes its connection.
-                if lingering.close_after_response() {
-                    response
-                        .response_mut()
-                        .head_mut()
-                        .set_connection_type(ConnectionType::Close);
-                }
-                Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
-            }
-        })
+            })
     };
     let mut builder = actix_server::Server::build()
         .disable_signals()
@@ -322,6 +352,7 @@ impl Server for ActixServer {
             responder: ctx.responder().clone(),
             body_limit: config.body_limit,
             peer_addr: ctx.records_peer_addr(),
+            websockets: ctx.websockets(),
         };
         let make_app = move || {
             // Captured by the handler rather than looked up as app data per request.

@@ -16,6 +16,11 @@ fn native_app_answers_and_drains_on_term() {
     native::native_app_drains(native::child_command(), "Hello from a native");
 }
 
+#[test]
+fn native_websocket_is_counted_and_closed_with_1012_on_term() {
+    native::native_socket_closes_with_1012_on_term(native::child_command());
+}
+
 /// The child: not a test; `native_app_answers_and_drains_on_term` runs it.
 #[test]
 #[ignore = "entry point of the child process"]

@@ -205,7 +205,7 @@ where
             let app = match fallback {
                 Some(fallback) => fallback(
                     service,
-                    ResponderFallback(ResponderService::new(ctx.responder().clone(), body_limit)),
+                    ResponderFallback(ResponderService::new(ctx, body_limit)),
                 ),
                 None => service,
             };

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use handover::adapter::{ServeContext, SharedResponder};
+use handover::adapter::{ServeContext, SharedResponder, SocketUpgrade, WebSockets};
 use handover::http::{header, HeaderValue, StatusCode};
 use handover::{text, Body, BoxError, Request, Response, ResponseFuture};
 use http_body_util::{BodyExt, Limited};
@@ -61,10 +61,7 @@ impl ServiceSource for ResponderSource {
     type Make = Cloned<ResponderService>;
     fn service(self, ctx: &ServeContext) -> Cloned<ResponderService> {
         Cloned {
-            service: ResponderService {
-                responder: ctx.responder().clone(),
-                body_limit: self.body_limit,
-            },
+            service: ResponderService::new(ctx, self.body_limit),
             record_peer: ctx.records_peer_addr(),
         }
     }
@@ -81,15 +78,16 @@ impl ServiceSource for ResponderSource {
 /// built on hyper: `handover-axum` serves it as an axum fallback.
 ///
 /// ```
-/// use handover::adapter::SharedResponder;
-/// let responder: SharedResponder = std::sync::Arc::new(handover::Router::new());
-/// let service = handover_hyper::ResponderService::new(responder, 1024 * 1024);
+/// # fn make(ctx: &handover::adapter::ServeContext) {
+/// let service = handover_hyper::ResponderService::new(ctx, 1024 * 1024);
 /// # let _ = service;
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct ResponderService {
     responder: SharedResponder,
     body_limit: usize,
+    websockets: WebSockets,
 }
 
 impl std::fmt::Debug for ResponderService {
@@ -101,13 +99,14 @@ impl std::fmt::Debug for ResponderService {
 }
 
 impl ResponderService {
-    /// Serves `responder` (usually [`ServeContext::responder`]), reading
-    /// request bodies up to `body_limit` bytes (usually
+    /// Serves `ctx`'s responder (and its socket routes' WebSockets),
+    /// reading request bodies up to `body_limit` bytes (usually
     /// [`ServerConfig::body_limit`](handover::config::ServerConfig)).
-    pub fn new(responder: SharedResponder, body_limit: usize) -> Self {
+    pub fn new(ctx: &ServeContext, body_limit: usize) -> Self {
         ResponderService {
-            responder,
+            responder: ctx.responder().clone(),
             body_limit,
+            websockets: ctx.websockets(),
         }
     }
 }
@@ -127,8 +126,14 @@ where
 
     fn call(&self, request: http::Request<B>) -> Answer {
         // A request without a body (most of them) goes to the responder at
-        // once: nothing to read, nothing more to allocate.
-        if http_body::Body::is_end_stream(request.body()) {
+        // once: nothing to read, nothing more to allocate. One that asks for
+        // an upgrade (hyper gave it an `OnUpgrade`) takes the long way.
+        if http_body::Body::is_end_stream(request.body())
+            && request
+                .extensions()
+                .get::<hyper::upgrade::OnUpgrade>()
+                .is_none()
+        {
             let (parts, _) = request.into_parts();
             return Answer(
                 self.responder
@@ -137,22 +142,53 @@ where
         }
         let this = self.clone();
         Answer(Box::pin(async move {
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
+            // hyper puts it in a request that asks for an upgrade only.
+            let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
             let declared = parts
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            match read_body(body, declared, this.body_limit).await {
+            let mut answer = match read_body(body, declared, this.body_limit).await {
                 Ok(bytes) => {
                     this.responder
                         .respond(Request::from_parts(parts, bytes))
                         .await
                 }
                 Err(reject) => reject.response(),
+            };
+            match SocketUpgrade::take(&mut answer) {
+                None => answer,
+                Some(socket) => upgrade(answer, socket, on_upgrade, &this.websockets),
             }
         }))
     }
+}
+
+/// Runs the socket a socket route accepted once hyper has sent the 101 and
+/// handed the connection over. The connection stays counted (as upgraded)
+/// while its IO lives, so the socket is not counted again.
+fn upgrade(
+    answer: Response,
+    socket: SocketUpgrade,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    websockets: &WebSockets,
+) -> Response {
+    let (Some(on_upgrade), Some(socket)) = (on_upgrade, socket.accept_on_counted(websockets))
+    else {
+        // HTTP/2 (no upgrade there), or an answer given twice.
+        return text(StatusCode::UPGRADE_REQUIRED, "Upgrade Required\n");
+    };
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                crate::websocket::serve(hyper_util::rt::TokioIo::new(upgraded), socket).await;
+            }
+            Err(e) => log::debug!("hyper: websocket upgrade failed: {e}"),
+        }
+    });
+    answer
 }
 
 /// The response future of [`ResponderService`] (nothing to use directly):

@@ -28,7 +28,9 @@
 //! then idle connections are closed with hyper's `graceful_shutdown` (an
 //! HTTP/2 one gets its GOAWAY) and busy ones close after their response. A
 //! forced stop drops the runtime at once. The [`http2`] module serves one
-//! HTTP/2 connection this way for other adapters too.
+//! HTTP/2 connection this way for other adapters too, and the [`websocket`]
+//! module runs a socket route's WebSocket with tokio-tungstenite on any
+//! upgraded connection (HTTP/1 connections are served with upgrades).
 //!
 //! Timeouts: a connection that moves no bytes for `keep_alive` (or
 //! `request_timeout` with keep-alive off) while no request is in progress
@@ -65,6 +67,7 @@ mod server;
 mod service;
 mod wait;
 mod watchdog;
+pub mod websocket;
 
 use bytes::Bytes;
 use handover::adapter::{tls_config, Listener, ServeContext, Server, ServerFactory};

@@ -43,6 +43,31 @@ fn whoami(server: &str) -> String {
     .to_string()
 }
 
+/// `/ws/echo` with actix-ws, actix-web's own WebSockets: echoes text and
+/// binary, answers pings (the baseline of bench/websocket_echo.py).
+async fn ws_echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    use futures_util::StreamExt;
+    let (response, mut session, mut messages) = actix_ws::handle(&req, body)?;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = messages.next().await {
+            let sent = match message {
+                actix_ws::Message::Text(text) => session.text(text).await,
+                actix_ws::Message::Binary(data) => session.binary(data).await,
+                actix_ws::Message::Ping(data) => session.pong(&data).await,
+                actix_ws::Message::Close(reason) => {
+                    let _ = session.close(reason).await;
+                    return;
+                }
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(response)
+}
+
 /// The app: demo-app's routes.
 fn app(
     whoami: String,
@@ -80,6 +105,7 @@ fn app(
             "/echo",
             web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
         )
+        .route("/ws/echo", web::get().to(ws_echo))
         .route(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),

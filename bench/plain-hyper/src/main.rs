@@ -67,8 +67,47 @@ async fn route(req: Request<Incoming>, whoami: Arc<str>) -> Result<Response<Body
         }
         (&Method::POST, "/echo") => respond(ok, None, req.into_body().collect().await?.to_bytes()),
         (&Method::GET, "/healthz") => respond(ok, None, "ok\n"),
+        (&Method::GET, "/ws/echo") => ws_echo(req),
         _ => respond(StatusCode::NOT_FOUND, None, Bytes::new()),
     })
+}
+
+/// `/ws/echo` on hyper's upgrade with tokio-tungstenite: echoes text and
+/// binary (tungstenite answers pings); served with `WS=1`, which turns on
+/// upgrades (the baseline of bench/websocket_echo.py).
+fn ws_echo(mut req: Request<Incoming>) -> Response<Body> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return respond(StatusCode::UPGRADE_REQUIRED, None, "");
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(message)) = ws.next().await {
+            if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header(
+            "sec-websocket-accept",
+            tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap()
 }
 
 fn whoami(server: &str) -> Arc<str> {
@@ -103,6 +142,8 @@ async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let graceful = GracefulShutdown::new();
     let h2 = std::env::var("H2").is_ok_and(|v| v == "1");
+    // Upgrades for /ws/echo only when asked: the HTTP baselines stay as they were.
+    let ws = std::env::var("WS").is_ok_and(|v| v == "1");
     let auto = auto::Builder::new(TokioExecutor::new());
     loop {
         tokio::select! {
@@ -119,6 +160,17 @@ async fn serve(listener: std::net::TcpListener) -> std::io::Result<()> {
                 if h2 {
                     let conn = auto.serve_connection(TokioIo::new(stream), service).into_owned();
                     let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            eprintln!("connection error: {e}");
+                        }
+                    });
+                } else if ws {
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    // hyper-util's graceful shutdown cannot watch an
+                    // upgradeable connection: the WebSocket baseline has none.
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {
                             eprintln!("connection error: {e}");

@@ -2,8 +2,10 @@
 //! child on an inherited listener, answers, drains an in-flight request on
 //! TERM, and leaves the socket listening.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
@@ -68,4 +70,68 @@ pub fn serve_child(example: fn(handover::Config) -> Result<handover::Outcome, ha
     if std::env::var_os(CHILD).is_some() {
         run_child("native", || example(handover::Config::default()));
     }
+}
+
+/// Runs `args` with the conformance suite's WebSocket client (the Python
+/// `websockets` package), returning its JSON lines as they come.
+fn ws_client(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<serde_json::Value>,
+) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/ws_client.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run /usr/bin/python3 (install python3-websockets)");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("  ws> {line}");
+            let Ok(value) = serde_json::from_str(&line) else {
+                break;
+            };
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Runs `child` (the native example app) on an inherited listener: its
+/// WebSocket at `/ws` echoes, and on TERM says goodbye with 1012 (a
+/// supervisor holds the listener) before the app exits 0.
+pub fn native_socket_closes_with_1012_on_term(mut child: Command) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    child
+        .env("SERVER_STARTER_PORT", format!("{addr}=5"))
+        .env("SERVER_STARTER_GENERATION", "4")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "info");
+    pass_fd(&mut child, listener.as_raw_fd(), 5);
+    let mut app = Proc::spawn(child);
+    get_ok(addr, "/", Duration::from_secs(10));
+    let url = format!("ws://{addr}/ws");
+    let wait = Duration::from_secs(20);
+    let (mut echo, lines) = ws_client(&["echo", &url]);
+    let result = lines.recv_timeout(wait).expect("the echo's result");
+    let _ = echo.wait();
+    assert_eq!(result["text"], "hello", "{result}");
+    assert_eq!(result["binary"], serde_json::json!([0, 1, 254, 255]));
+    let (mut hold, lines) = ws_client(&["hold", &url]);
+    lines.recv_timeout(wait).expect("the socket opens");
+    app.signal(libc::SIGTERM);
+    let result = lines.recv_timeout(wait).expect("the server's Close");
+    let _ = hold.kill();
+    let _ = hold.wait();
+    assert_eq!(result["close"]["code"], 1012, "{result}");
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }

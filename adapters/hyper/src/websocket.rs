@@ -1,0 +1,136 @@
+//! WebSockets over an upgraded connection: tokio-tungstenite runs the
+//! protocol (framing, masking, size limits, answering pings and Close
+//! frames) and speaks handover's [`Message`] as a
+//! [`Transport`](handover::adapter::Transport); the handler, the drain's
+//! grace and Close, and the count are handover's
+//! ([`AcceptedSocket::run`]). Public because `handover-actix` runs its
+//! WebSockets with it too.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::{Sink, Stream};
+use handover::adapter::AcceptedSocket;
+use handover::{CloseFrame, Error, ErrorKind, Message};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::{frame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+/// The bytes tungstenite reads at most at once.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Runs an accepted socket on `io`, the connection after its 101 response.
+pub async fn serve<S>(io: S, socket: AcceptedSocket)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = socket.config();
+    let config = WebSocketConfig::default()
+        // tungstenite zero-fills up to its read buffer size (128 KiB by
+        // default) before every read: with 8 KiB a small message costs a
+        // fraction of that; a large one still gets the room it needs.
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(limits.max_message_size))
+        .max_frame_size(Some(limits.max_frame_size));
+    let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    socket.run(Tungstenite { inner: stream }).await;
+}
+
+pin_project_lite::pin_project! {
+    /// A tokio-tungstenite stream speaking handover's messages.
+    struct Tungstenite<S> {
+        #[pin]
+        inner: WebSocketStream<S>,
+    }
+}
+
+fn error(e: WsError) -> Error {
+    match e {
+        WsError::Capacity(e) => Error::new(
+            ErrorKind::MessageTooBig,
+            format!("websocket message too big: {e}"),
+        ),
+        e => Error::new(ErrorKind::WebSocket, format!("websocket failed: {e}")),
+    }
+}
+
+fn from_ws(message: WsMessage) -> Option<Message> {
+    Some(match message {
+        WsMessage::Text(text) => Message::Text(text.as_str().to_owned()),
+        WsMessage::Binary(data) => Message::Binary(data),
+        WsMessage::Ping(data) => Message::Ping(data),
+        WsMessage::Pong(data) => Message::Pong(data),
+        WsMessage::Close(frame) => Message::Close(frame.map(|frame| CloseFrame {
+            code: frame.code.into(),
+            reason: frame.reason.as_str().to_owned(),
+        })),
+        // Never read: raw frames are for writing.
+        WsMessage::Frame(_) => return None,
+    })
+}
+
+fn to_ws(message: Message) -> WsMessage {
+    match message {
+        Message::Text(text) => WsMessage::Text(text.into()),
+        Message::Binary(data) => WsMessage::Binary(data),
+        Message::Ping(data) => WsMessage::Ping(data),
+        Message::Pong(data) => WsMessage::Pong(data),
+        Message::Close(frame) => WsMessage::Close(frame.map(|frame| frame::CloseFrame {
+            code: frame.code.into(),
+            reason: frame.reason.into(),
+        })),
+        // `Message` may grow; nothing else is sent today.
+        #[allow(unreachable_patterns)]
+        _ => WsMessage::Pong(Default::default()),
+    }
+}
+
+impl<S> Stream for Tungstenite<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return match std::task::ready!(self.as_mut().project().inner.poll_next(cx)) {
+                None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    Poll::Ready(None)
+                }
+                Some(Err(e)) => Poll::Ready(Some(Err(error(e)))),
+                Some(Ok(message)) => match from_ws(message) {
+                    Some(message) => Poll::Ready(Some(Ok(message))),
+                    None => continue,
+                },
+            };
+        }
+    }
+}
+
+impl<S> Sink<Message> for Tungstenite<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.project().inner.poll_ready(cx).map_err(error)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.project().inner.start_send(to_ws(item)).map_err(error)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.project().inner.poll_flush(cx).map_err(error)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match std::task::ready!(self.project().inner.poll_close(cx)) {
+            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(error(e))),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""WebSocket echo: round trips per second, and instructions per message
+counted by valgrind's callgrind, handover's socket routes against the same
+echo written on each framework's own WebSocket support.
+
+Variants, each under Perl start_server with one worker:
+- handover-A: demo-app --server A, `GET /ws/echo` a socket route (the
+  WebSocket handle, tokio-tungstenite through the adapter, the drain's
+  bookkeeping);
+- plain-hyper (WS=1): hyper's upgrade with tokio-tungstenite directly;
+- plain-actix: actix-ws, actix-web's own WebSockets.
+
+The client is tests/conformance/ws_client.py echo_load (the Python
+`websockets` package, no compression): --connections connections each
+send a 32-byte text and wait for its echo. On this 2-core machine the
+Python client shares the cores and is the slower side, so round trips per
+second compare the variants under the same client, not the servers' own
+limits; instructions per round trip (server only, every thread, counted
+from just before the client connects, so the --connections handshakes are
+in it too) is the steadier measure.
+
+Usage: bench/websocket_echo.py [--adapters actix,hyper] [--connections 8]
+                               [--duration 5] [--no-build] [--no-callgrind]
+Needs: /usr/bin/python3 with python3-websockets, start_server, valgrind.
+"""
+import argparse, glob, json, os, re, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.path.join(ROOT, "target", "release")
+CLIENT = os.path.join(ROOT, "tests", "conformance", "ws_client.py")
+
+
+def wait_for(path, pattern, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            m = re.search(pattern, f.read())
+        if m:
+            return m
+        time.sleep(0.2)
+    raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
+
+
+def run(argv, env, args, work, callgrind):
+    log = os.path.join(work, "log")
+    out = os.path.join(work, "cg.%p")
+    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] if callgrind else []
+    cmd = ["start_server", "--port", "127.0.0.1:0", "--"] + wrap + argv
+    with open(log, "w") as f:
+        sup = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        pid = wait_for(log, r"starting new worker (\d+)").group(1)
+        addr = wait_for(log, r"listening on (127\.0\.0\.1:\d+)").group(1)
+        time.sleep(1)
+        if callgrind:
+            subprocess.run(["callgrind_control", "-z", pid], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = subprocess.Popen(["/usr/bin/python3", CLIENT, "echo_load", "ws://%s/ws/echo" % addr,
+                                   str(args.connections), str(args.duration)],
+                                  stdout=subprocess.PIPE, text=True)
+        result = json.loads(client.communicate(timeout=args.duration * 4 + 60)[0].strip().splitlines()[-1])
+    finally:
+        sup.terminate()
+        sup.wait(timeout=60)
+    total = 0
+    for path in glob.glob(os.path.join(work, "cg.*")):
+        with open(path) as f:
+            m = re.search(r"^totals: (\d+)", f.read(), re.M)
+        if m:
+            total += int(m.group(1))
+        os.remove(path)
+    return result, total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-callgrind", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
+        subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)],
+                       cwd=ROOT, check=True)
+    work = tempfile.mkdtemp()
+    cfg = os.path.join(work, "bench.toml")
+    with open(cfg, "w") as f:
+        f.write('[http]\nworkers = 1\n')
+    env = dict(os.environ, RUST_LOG="info", WORKERS="1", WS="1")
+    env.pop("SERVER_STARTER_PORT", None)
+    print("| adapter | server | round trips/s | instructions per round trip | round trips under callgrind |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for a in args.adapters:
+        rows = [("handover-" + a, [os.path.join(TARGET, "demo-app"), "--config", cfg, "--server", a]),
+                ("plain-" + a, [os.path.join(TARGET, "plain-" + a)])]
+        for name, argv in rows:
+            speed, _ = run(argv, env, args, work, False)
+            per_s = speed["round_trips"] / speed["seconds"]
+            if args.no_callgrind:
+                print("| %s | %s | %.0f | | |" % (a, name, per_s))
+            else:
+                counted, total = run(argv, env, args, work, True)
+                n = counted["round_trips"]
+                print("| %s | %s | %.0f | %.0f | %d |" % (a, name, per_s, total / max(n, 1), n))
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
