@@ -95,9 +95,19 @@ fn failed_deploy_under_load(adapter: &Adapter, starter: Starter, failure: Failur
     );
     assert!(alive(pid1));
 
+    let fixed = sup.proc.stderr.mark();
     replace(&config, &good);
     let _ = std::fs::remove_file(&panic_flag);
-    // The next retry succeeds.
+    // The next retry succeeds: a retry already started with the bad input
+    // fails first, and each of Perl's takes `--interval`, so on a busy
+    // machine this can take a while.
+    let old = format!("pid {pid1} ");
+    sup.proc
+        .stderr
+        .wait_for_after(fixed, Duration::from_secs(60), |l| {
+            (l.contains(": ready: ") && !l.contains(&old)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no retry succeeded\n{}", sup.proc.stderr.text()));
     let who = sup.wait_for_newer();
     assert!(who["generation"].as_u64().unwrap() > 2, "{who}");
     let tally = load.finish();
