@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::app::counted;
 use crate::support::h2::{H2Load, H2LoadSummary};
 use crate::support::h2client;
-use crate::support::supervisor::{old_worker_died, Starter, Supervised};
+use crate::support::supervisor::{Starter, Supervised};
 use crate::support::tls::TestCert;
 use crate::support::{established, wait_accepted, wait_until};
 use crate::Adapter;
@@ -38,19 +38,6 @@ fn start(
         ),
         None => Supervised::start(starter, &app),
     }
-}
-
-/// HUPs and waits until generation `generation` answers and the one before
-/// has exited (with status 0).
-fn hand_over(sup: &mut Supervised, generation: u64) {
-    let old = sup.current_pid();
-    sup.hup_and_wait_for(generation);
-    let status = sup
-        .proc
-        .stderr
-        .wait_for(Duration::from_secs(30), |l| old_worker_died(l, old))
-        .unwrap_or_else(|| panic!("generation {} did not exit", generation - 1));
-    assert_eq!(status, 0, "generation {} drained", generation - 1);
 }
 
 /// Every process's `/counted` tally, oldest first, once all have exited.
@@ -127,7 +114,7 @@ fn h2load_across_hups(adapter: &Adapter, starter: Starter, tls: bool) {
             established(sup.addr) >= 80
         });
         wait_accepted(sup.addr);
-        hand_over(&mut sup, generation);
+        sup.hand_over(generation);
         let (m1, m10) = (m1.finish(), m10.finish());
         failed_only_unsent(&m1, &logs[0]);
         failed_only_unsent(&m10, &logs[1]);
@@ -173,7 +160,7 @@ pub fn a_retrying_h2_client_across_hups_sees_no_failure(adapter: &Adapter, start
     };
     more(200);
     for generation in [2, 3] {
-        hand_over(&mut sup, generation);
+        sup.hand_over(generation);
         more(200);
     }
     stop.store(true, Ordering::SeqCst);

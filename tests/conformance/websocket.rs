@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::supervisor::{old_worker_died, Starter};
+use crate::support::supervisor::{Starter, Supervised};
 use crate::support::*;
 use crate::zero_failure::supervised;
 use crate::Adapter;
@@ -77,6 +77,37 @@ impl Client {
         self.lines
             .recv_timeout(timeout)
             .unwrap_or_else(|e| panic!("websocket client: no line for {what}: {e}"))
+    }
+
+    /// Follows a `deploy` scenario's `clients` across `hups` hand-overs of
+    /// `sup`: waits until every client is on each generation, ends the
+    /// scenario, and returns its figures (the line that has `key`).
+    pub(crate) fn follow_hups(
+        mut self,
+        sup: &mut Supervised,
+        clients: usize,
+        hups: u64,
+        key: &str,
+    ) -> Value {
+        let on = |client: &Client, generation: u64| {
+            let mut count = 0;
+            while count < clients {
+                let line = client.next(Duration::from_secs(30), "the clients on a generation");
+                count += usize::from(line["on"] == generation);
+            }
+        };
+        on(&self, 1);
+        for generation in 2..=hups + 1 {
+            sup.hand_over(generation);
+            on(&self, generation);
+        }
+        self.end();
+        loop {
+            let line = self.next(Duration::from_secs(30), "the clients' figures");
+            if line.get(key).is_some() {
+                return line;
+            }
+        }
     }
 
     /// Closes its stdin (the `hold` and `deploy` scenarios then finish).
@@ -286,33 +317,8 @@ pub fn websocket_clients_across_hups_get_1012_and_reconnect(adapter: &Adapter, s
         &[],
     );
     let addr = sup.addr;
-    let mut client = Client::start(&["deploy", &url(addr, "/ws/echo"), &CLIENTS.to_string()]);
-    let on = |client: &Client, generation: u64| {
-        let mut count = 0;
-        while count < CLIENTS {
-            let line = client.next(Duration::from_secs(30), "the clients on a generation");
-            count += usize::from(line["on"] == generation);
-        }
-    };
-    on(&client, 1);
-    for generation in 2..=HUPS + 1 {
-        let old = sup.current_pid();
-        sup.hup_and_wait_for(generation);
-        let status = sup
-            .proc
-            .stderr
-            .wait_for(Duration::from_secs(30), |l| old_worker_died(l, old))
-            .unwrap_or_else(|| panic!("generation {} did not exit", generation - 1));
-        assert_eq!(status, 0, "the old generation drains gracefully");
-        on(&client, generation);
-    }
-    client.end();
-    let result = loop {
-        let line = client.next(Duration::from_secs(30), "the clients' figures");
-        if line.get("closes").is_some() {
-            break line;
-        }
-    };
+    let client = Client::start(&["deploy", &url(addr, "/ws/echo"), &CLIENTS.to_string()]);
+    let result = client.follow_hups(&mut sup, CLIENTS, HUPS, "closes");
     eprintln!("{} {:?} websocket deploy: {result}", adapter.name, starter);
     assert_eq!(
         result["abnormal"], 0,

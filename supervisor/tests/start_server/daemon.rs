@@ -129,7 +129,11 @@ fn daemonize_detaches_then_serves_deploys_and_stops() {
         &["--stop", "--pid-file", pid_file.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{err}");
-    wait_until("the background supervisor exits", || !alive(daemon));
+    support::wait_until(
+        Duration::from_secs(15),
+        "the background supervisor exits",
+        || !alive(daemon),
+    );
     assert!(!pid_file.exists() && !status_file.exists());
     let text = wait_file(&out_log, |t| t.contains("exiting"));
     assert!(

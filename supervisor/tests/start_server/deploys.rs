@@ -65,9 +65,11 @@ fn a_generation_that_never_becomes_ready_under_load_fails_no_connection() {
         .collect();
     let load = |n: usize| {
         let from = answered.load(Ordering::SeqCst);
-        wait_until(&format!("{n} more answers"), || {
-            answered.load(Ordering::SeqCst) >= from + n
-        });
+        support::wait_until(
+            Duration::from_secs(15),
+            &format!("{n} more answers"),
+            || answered.load(Ordering::SeqCst) >= from + n,
+        );
     };
     // The load runs before the deploy, and goes on after the failure.
     load(50);

@@ -177,15 +177,6 @@ impl Run {
     }
 }
 
-/// Waits until `f` is true; panics naming `what` after 15 s.
-pub fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "not within 15 s: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Gives worker `pid` the test's go-ahead (see [`worker`]).
 pub fn go(pid: u64) {
     let pid = i32::try_from(pid).unwrap();

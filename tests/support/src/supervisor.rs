@@ -126,6 +126,19 @@ impl Supervised {
         *self.pids.last().unwrap()
     }
 
+    /// Sends HUP, waits until `/whoami` answers from `generation` and the
+    /// generation before it has exited, and asserts it exited 0 (drained).
+    pub fn hand_over(&mut self, generation: u64) {
+        let old = self.current_pid();
+        self.hup_and_wait_for(generation);
+        let status = self
+            .proc
+            .stderr
+            .wait_for(Duration::from_secs(30), |l| old_worker_died(l, old))
+            .unwrap_or_else(|| panic!("generation {} did not exit", generation - 1));
+        assert_eq!(status, 0, "generation {} drained", generation - 1);
+    }
+
     /// Sends HUP and waits until `/whoami` answers from `generation`; returns that answer.
     /// (The old generation may still answer other requests until it is told to stop.)
     pub fn hup_and_wait_for(&mut self, generation: u64) -> serde_json::Value {
