@@ -182,7 +182,10 @@ macro_rules! cases {
 adapters! {
     actix => handover_actix::ActixFactory::new();
     hyper => handover_hyper::HyperFactory::new();
-    axum => handover_axum::AxumFactory::default();
+    // An axum router in front of the responder (its fallback): the axum
+    // path. `AxumFactory::default()` serves the responder on hyper's path,
+    // which the hyper row covers (and demo-app's tests under "axum").
+    axum => handover_axum::AxumFactory::new(::axum::Router::new()).with_responder_fallback();
 }
 
 /// The adapter a case runs against.

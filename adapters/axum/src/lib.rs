@@ -12,8 +12,9 @@
 //! * [`AxumFactory::new`] serves a router as it is; [`AxumFactory::from_service`]
 //!   any `tower::Service<axum::extract::Request>`.
 //! * [`AxumFactory::default`] serves the app's handover
-//!   [`Responder`](handover::Responder) through an empty axum router
-//!   (its fallback), like every other adapter's responder factory;
+//!   [`Responder`](handover::Responder) on the server axum runs on
+//!   (hyper, as `axum::serve` does), with no axum router in between: an
+//!   empty router would only hand every request to its fallback, at a cost;
 //!   [`AxumFactory::with_responder_fallback`] sends what a router does not
 //!   match to the responder, so axum routes and a handover `Router` can
 //!   share one server.
@@ -88,12 +89,15 @@ pub struct AxumFactory<S = Router> {
     service: S,
     /// Sends what the router does not match to the app's responder.
     fallback: Option<fn(S, ResponderFallback) -> S>,
+    /// Serves the app's responder alone, without `service`.
+    responder_only: bool,
 }
 
 impl<S> std::fmt::Debug for AxumFactory<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AxumFactory")
             .field("responder_fallback", &self.fallback.is_some())
+            .field("responder_only", &self.responder_only)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +109,7 @@ impl AxumFactory<Router> {
         AxumFactory {
             service: router,
             fallback: None,
+            responder_only: false,
         }
     }
 
@@ -136,8 +141,14 @@ impl AxumFactory<Router> {
 }
 
 impl Default for AxumFactory<Router> {
-    /// Serves the app's handover responder through axum: an empty router
-    /// whose fallback is the responder. What `demo-app --server axum` runs.
+    /// Serves the app's handover responder on the server axum runs on
+    /// (`handover-hyper`'s, with its drain, timeouts, HTTP/2 and
+    /// WebSockets), with no axum router in between: it answers as
+    /// `AxumFactory::new(Router::new()).with_responder_fallback()` would,
+    /// without an empty router's dispatch and the axum request extensions
+    /// (`ConnectInfo`, [`Drain`]) that no handover handler reads. What
+    /// `demo-app --server axum` runs. Put axum routes in front of the
+    /// responder with [`AxumFactory::with_responder_fallback`].
     ///
     /// ```no_run
     /// use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -151,7 +162,10 @@ impl Default for AxumFactory<Router> {
     /// # Ok::<(), handover::Error>(())
     /// ```
     fn default() -> Self {
-        AxumFactory::new(Router::new()).with_responder_fallback()
+        AxumFactory {
+            responder_only: true,
+            ..AxumFactory::new(Router::new()).with_responder_fallback()
+        }
     }
 }
 
@@ -174,6 +188,7 @@ impl<S> AxumFactory<S> {
         AxumFactory {
             service,
             fallback: None,
+            responder_only: false,
         }
     }
 }
@@ -198,6 +213,9 @@ where
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
+        if self.responder_only {
+            return handover_hyper::responder_server(NAME, config, listeners);
+        }
         let service = self.service.clone();
         let fallback = self.fallback;
         let body_limit = config.body_limit;

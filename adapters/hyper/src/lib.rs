@@ -124,17 +124,51 @@ impl ServerFactory for HyperFactory {
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        let tls = prepare(NAME, config, &listeners)?;
-        Ok(Box::new(server::HyperServer::new(
-            NAME,
-            config.clone(),
-            listeners,
-            tls,
-            convert::ResponderSource {
-                body_limit: config.body_limit,
-            },
-        )))
+        responder_server(NAME, config, listeners)
     }
+}
+
+/// Serves the app's handover responder exactly as [`HyperFactory`] does,
+/// under another adapter's `name` (its log lines and errors show it): for
+/// an adapter built on hyper whose framework has nothing to add in front of
+/// a handover app, as the axum adapter's default factory.
+///
+/// ```no_run
+/// use handover::adapter::{Listener, Server, ServerFactory};
+/// use handover::config::ServerConfig;
+///
+/// /// hyper's responder path under the name "mine".
+/// struct Mine;
+///
+/// impl ServerFactory for Mine {
+///     fn name(&self) -> &str {
+///         "mine"
+///     }
+///
+///     fn make_server(
+///         &self,
+///         config: &ServerConfig,
+///         listeners: Vec<Listener>,
+///     ) -> Result<Box<dyn Server>, handover::Error> {
+///         handover_hyper::responder_server("mine", config, listeners)
+///     }
+/// }
+/// ```
+pub fn responder_server(
+    name: &'static str,
+    config: &ServerConfig,
+    listeners: Vec<Listener>,
+) -> Result<Box<dyn Server>, Error> {
+    let tls = prepare(name, config, &listeners)?;
+    Ok(Box::new(server::HyperServer::new(
+        name,
+        config.clone(),
+        listeners,
+        tls,
+        convert::ResponderSource {
+            body_limit: config.body_limit,
+        },
+    )))
 }
 
 /// Serves a native hyper service with handover's listeners, signals, drain and
