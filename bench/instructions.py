@@ -15,6 +15,12 @@ handover-A runs with no app middleware; handover-A+error,date runs the same
 binary with `[app] middleware = ["error", "date"]`, and the difference is
 printed as the cost of those two middleware.
 
+--app api-template runs demo-app's api-template (the Vapor API template's
+routes, ported) for the handover rows instead of demo-app, and --path picks
+the route every request asks for (default /): `--app api-template --path
+/hello` (JSON) and `--path /plaintext` are the Vapor port's middleware-free
+routes, which plain-A and native-A serve too, written on the framework.
+
 Every row is printed with its ratio to plain-A and the issue's target for
 it (framework-agnostic and every new path: <= 1.03; native: <= 1.01).
 --rows picks rows by name (handover, handover+error,date, native, plain;
@@ -23,6 +29,7 @@ callgrind output there (DIR/ROW.out) for `callgrind_annotate --inclusive=yes`.
 
 Usage: bench/instructions.py [--adapters actix,hyper,axum] [--duration 8] [--h2]
                              [--rows handover,native] [--keep DIR]
+                             [--app demo|api-template] [--path /]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
 """
@@ -43,14 +50,21 @@ def wait_for(path, pattern, timeout=60):
     raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
 
 
-def load(addr, duration, h2):
-    """Runs the load; returns the requests completed."""
+def load(addr, duration, h2, path):
+    """Runs the load; returns the requests completed (all of them 2xx, or
+    it raises: a row that answers 404 measures nothing)."""
+    url = "http://%s%s" % (addr, path)
     if h2:
-        out = subprocess.run(["h2load", "-c8", "-m10", "-D%d" % duration, "http://%s/" % addr],
+        out = subprocess.run(["h2load", "-c8", "-m10", "-D%d" % duration, url],
                              capture_output=True, text=True, check=True).stdout
+        status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        if status and any(int(n) for n in status.groups()[1:]):
+            raise RuntimeError("non-2xx answers from %s: %s" % (url, status.group(0)))
         return int(re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out).group(1))
-    out = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % duration, "http://%s/" % addr],
+    out = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % duration, url],
                          capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError("non-2xx answers from %s:\n%s" % (url, out))
     return int(re.search(r"(\d+) requests in", out).group(1))
 
 
@@ -58,7 +72,7 @@ def load(addr, duration, h2):
 TARGETS = {"handover": 1.03, "handover+error,date": None, "native": 1.01, "plain": None}
 
 
-def measure(argv, env, duration, work, h2, keep=None):
+def measure(argv, env, duration, work, h2, path, keep=None):
     log = os.path.join(work, "log")
     out = os.path.join(work, "cg.%p")
     cmd = ["start_server", "--port", "127.0.0.1:0", "--",
@@ -71,7 +85,7 @@ def measure(argv, env, duration, work, h2, keep=None):
         time.sleep(1)
         subprocess.run(["callgrind_control", "-z", pid], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        requests = load(addr, duration, h2)
+        requests = load(addr, duration, h2, path)
     finally:
         sup.terminate()
         sup.wait(timeout=60)
@@ -96,6 +110,9 @@ def main():
     ap.add_argument("--rows", type=lambda v: [r for r in v.split(",") if r],
                     default=list(TARGETS), help="rows to measure (plain always is)")
     ap.add_argument("--keep", metavar="DIR", help="keep each row's callgrind output in DIR")
+    ap.add_argument("--app", choices=["demo", "api-template"], default="demo",
+                    help="the handover rows' binary: demo-app, or its api-template")
+    ap.add_argument("--path", default="/", help="the route every request asks for")
     args = ap.parse_args()
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
@@ -112,11 +129,11 @@ def main():
     env.pop("SERVER_STARTER_PORT", None)
     costs = []
     proto = "h2c" if args.h2 else "HTTP/1.1"
-    print("| adapter | server | protocol | instructions per request | vs plain | target | met | requests |")
-    print("| --- | --- | --- | ---: | ---: | ---: | --- | ---: |")
+    print("| adapter | server | protocol | request | instructions per request | vs plain | target | met | requests |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: |")
     for a in args.adapters:
         plain = os.path.join(TARGET, "plain-" + a)
-        demo = os.path.join(TARGET, "demo-app")
+        demo = os.path.join(TARGET, "demo-app" if args.app == "demo" else "api-template")
         plain_env = dict(env, H2="1") if args.h2 else env
         rows = [("handover", [demo, "--config", cfg, "--server", a], env),
                 ("handover+error,date", [demo, "--config", cfg_mw, "--server", a], env),
@@ -127,15 +144,16 @@ def main():
         for row, argv, e in rows:
             keep = args.keep and os.path.join(
                 args.keep, "%s-%s%s.out" % (row, a, "-h2" if args.h2 else ""))
-            results[row] = measure(argv, e, args.duration, work, args.h2, keep)
+            results[row] = measure(argv, e, args.duration, work, args.h2, args.path, keep)
         base = results["plain"][0]
         for row, _, _ in rows:
             per, n = results[row]
-            name = row.replace("handover", "handover-" + a, 1) if row.startswith("handover") \
+            prefix = "handover-" if args.app == "demo" else "api-template-"
+            name = row.replace("handover", prefix + a, 1) if row.startswith("handover") \
                 else "%s-%s" % (row, a)
             target = TARGETS.get(row)
-            print("| %s | %s | %s | %.0f | %.3f | %s | %s | %d |" % (
-                a, name, proto, per, per / base,
+            print("| %s | %s | %s | GET %s | %.0f | %.3f | %s | %s | %d |" % (
+                a, name, proto, args.path, per, per / base,
                 "<= %.2f" % target if target else "",
                 ("yes" if per / base <= target else "**no**") if target else "",
                 n))

@@ -110,6 +110,21 @@ fn app(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
         )
+        // The Vapor API template's `/hello` and `/plaintext` (demo-app's
+        // api-template), for its rows in bench/instructions.py.
+        .route(
+            "/hello",
+            web::get()
+                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"hello": "world"})) }),
+        )
+        .route(
+            "/plaintext",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("Hello, world!")
+            }),
+        )
 }
 
 /// The same app on handover's native mode; returns the exit code.

@@ -71,6 +71,13 @@ fn router(server: &str) -> Router {
         .route("/sleep", get(sleep))
         .route("/echo", post(|body: Bytes| async move { body }))
         .route("/healthz", get(|| async { "ok\n" }))
+        // The Vapor API template's `/hello` and `/plaintext` (demo-app's
+        // api-template), for its rows in bench/instructions.py.
+        .route(
+            "/hello",
+            get(|| async { axum::Json(serde_json::json!({"hello": "world"})) }),
+        )
+        .route("/plaintext", get(|| async { "Hello, world!" }))
         .with_state(whoami)
 }
 

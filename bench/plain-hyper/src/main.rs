@@ -67,6 +67,16 @@ async fn route(req: Request<Incoming>, whoami: Arc<str>) -> Result<Response<Body
         }
         (&Method::POST, "/echo") => respond(ok, None, req.into_body().collect().await?.to_bytes()),
         (&Method::GET, "/healthz") => respond(ok, None, "ok\n"),
+        // The Vapor API template's `/hello` and `/plaintext` (demo-app's
+        // api-template), for its rows in bench/instructions.py.
+        (&Method::GET, "/hello") => respond(
+            ok,
+            Some("application/json"),
+            serde_json::to_vec(&serde_json::json!({"hello": "world"})).unwrap(),
+        ),
+        (&Method::GET, "/plaintext") => {
+            respond(ok, Some("text/plain; charset=utf-8"), "Hello, world!")
+        }
         (&Method::GET, "/ws/echo") => ws_echo(req),
         _ => respond(StatusCode::NOT_FOUND, None, Bytes::new()),
     })
