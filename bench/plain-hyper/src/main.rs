@@ -96,10 +96,15 @@ fn ws_echo(mut req: Request<Incoming>) -> Response<Body> {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        // tungstenite zero-fills its read buffer (128 KiB by default) before
+        // every read; 8 KiB, as handover sets, is what a user tuning this
+        // echo would choose, and makes it the baseline of a fair ratio.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024);
         let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,
-            None,
+            Some(config),
         )
         .await;
         while let Some(Ok(message)) = ws.next().await {
