@@ -24,6 +24,7 @@ target for every new path (at most 1.03).
 
 Usage: bench/websocket_echo.py [--adapters actix,hyper] [--connections 8]
                                [--duration 5] [--no-build] [--no-callgrind]
+                               [--keep DIR]
 Needs: /usr/bin/python3 with python3-websockets, start_server, valgrind.
 """
 import argparse, glob, json, os, re, subprocess, sys, tempfile, time
@@ -44,7 +45,7 @@ def wait_for(path, pattern, timeout=60):
     raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
 
 
-def run(argv, env, args, work, callgrind):
+def run(argv, env, args, work, callgrind, keep=None):
     log = os.path.join(work, "log")
     out = os.path.join(work, "cg.%p")
     wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] if callgrind else []
@@ -71,6 +72,9 @@ def run(argv, env, args, work, callgrind):
             m = re.search(r"^totals: (\d+)", f.read(), re.M)
         if m:
             total += int(m.group(1))
+            if keep:
+                os.replace(path, keep)
+                continue
         os.remove(path)
     return result, total
 
@@ -82,7 +86,10 @@ def main():
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--keep", metavar="DIR", help="keep each row's callgrind output in DIR")
     args = ap.parse_args()
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     if not args.no_build:
         packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
         subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)],
@@ -106,7 +113,8 @@ def main():
             if args.no_callgrind:
                 print("| %s | %s | %.0f | | | | | |" % (a, name, per_s))
             else:
-                counted, total = run(argv, env, args, work, True)
+                keep = args.keep and os.path.join(args.keep, "%s-ws.out" % name)
+                counted, total = run(argv, env, args, work, True, keep)
                 n = counted["round_trips"]
                 per = total / max(n, 1)
                 base = base or per
