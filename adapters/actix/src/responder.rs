@@ -5,8 +5,8 @@
 //! it to the responder, marks the response `Connection: close` during the
 //! drain's linger, keeps the request counted until the response body has
 //! been sent, and runs the WebSocket a socket route accepts. A request
-//! without a body costs no allocation beyond the conversions: its future
-//! is the responder's own. HTTP/2 connections are served by hyper's layer
+//! without a body gets no box of the adapter's: the service's future holds
+//! the responder's own. HTTP/2 connections are served by hyper's layer
 //! straight to the responder (`handover_hyper::ResponderService`), with
 //! no actix types in between.
 
@@ -94,7 +94,7 @@ impl Mode for Responding {
 
     async fn http2(self, _: AppConfig) -> Result<impl H2Serve, ()> {
         Ok(ResponderH2 {
-            service: self.h2.clone(),
+            service: self.h2,
             peer_addr: self.peer_addr,
         })
     }
