@@ -1,7 +1,7 @@
-//! HTTP/2 for actix: hyper's HTTP/2 connection (which drains with a
-//! graceful GOAWAY, where actix-http's h2 dispatcher has no way to) in
-//! front of the actix-web `App`. Each stream becomes an actix-http
-//! `Request` (method, URI, headers, peer address, body as a stream) for
+//! HTTP/2 for a native actix-web `App` (`NativeFactory`'s): hyper's HTTP/2
+//! connection (which drains with a graceful GOAWAY, where actix-http's h2
+//! dispatcher has no way to) in front of the `App`. Each stream becomes an
+//! actix-http `Request` (method, URI, headers, peer address, body as a stream) for
 //! the app's service, and its `ServiceResponse` goes back as the stream's
 //! response; the types move between `http` 1 (hyper) and `http` 0.2
 //! (actix-http).

@@ -1,8 +1,8 @@
 //! One connection on an actix worker, from the socket actix-server hands
 //! over: counted at once, its TLS handshake (tokio-rustls, bounded), the
 //! choice of HTTP version (ALPN, or the HTTP/2 preface without it), then
-//! actix-http's HTTP/1 dispatcher, or hyper's HTTP/2 connection in front
-//! of the app (see `bridge`). actix-web's `HttpServer` is not used: its
+//! actix-http's HTTP/1 dispatcher, or hyper's HTTP/2 connection, each
+//! with what the server's `Mode` serves (`responder` or `native`). actix-web's `HttpServer` is not used: its
 //! HTTP/2 (with its `http2` feature, which a build may turn on anywhere)
 //! cannot drain, and it would offer `h2` in ALPN whatever the config says.
 
@@ -13,15 +13,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_service::{
-    fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
-    ServiceFactoryExt,
-};
-use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_service::{fn_factory, fn_service, Service, ServiceFactory, ServiceFactoryExt};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::AppConfig;
 use actix_web::http::KeepAlive;
 use actix_web::rt::net::{TcpStream, UnixStream};
-use actix_web::App;
 use handover::adapter::{ConnectionGuard, Connections, Requests};
 use handover_hyper::http2::{sniff, Http2, Prefixed, Sniffed};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,7 +25,7 @@ use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::bridge::{Bridge, LocalExec};
+use crate::bridge::LocalExec;
 use crate::watchdog::{self, Limits};
 
 /// HTTP/1.1 as actix-http serves it.
@@ -176,29 +172,59 @@ impl<IO: Socket> Accept<IO> for Tls {
     }
 }
 
-/// The service actix-server runs on a worker for one listener: builds the
-/// app (once for HTTP/1, once for HTTP/2) and serves each connection.
-pub(crate) fn worker<IO, A, F, T, B>(
+/// What a server serves on each worker: the HTTP/1 service (actix-http's
+/// dispatcher calls it) and what serves an HTTP/2 connection.
+pub(crate) trait Mode: Clone + 'static {
+    /// The HTTP/1 service's response.
+    type Response: Into<actix_http::Response<Self::Body>>;
+    /// Its response body.
+    type Body: MessageBody + 'static;
+    /// Its error, as a response.
+    type Error: Into<actix_http::Response<BoxBody>>;
+
+    /// The HTTP/1 service of one worker.
+    fn http1(
+        self,
+        app_config: AppConfig,
+    ) -> impl ServiceFactory<
+        actix_http::Request,
+        Config = (),
+        Response = Self::Response,
+        Error = Self::Error,
+        InitError = (),
+    > + 'static;
+
+    /// What serves the HTTP/2 connections of one worker.
+    fn http2(self, app_config: AppConfig) -> impl Future<Output = Result<impl H2Serve, ()>>;
+}
+
+/// Serves one HTTP/2 connection.
+pub(crate) trait H2Serve: 'static {
+    fn serve<C: Socket>(
+        &self,
+        conn: Prefixed<C>,
+        peer: Option<SocketAddr>,
+        settings: &Settings,
+        http2: &Http2<LocalExec>,
+        counted: ConnectionGuard,
+    ) -> impl Future<Output = ()>;
+}
+
+/// The service actix-server runs on a worker for one listener: builds what
+/// `mode` serves (once for HTTP/1, once for HTTP/2) and serves each connection.
+pub(crate) fn worker<IO, A, M>(
     settings: Arc<Settings>,
     accept: A,
-    make_app: F,
+    mode: M,
     local: SocketAddr,
 ) -> impl ServiceFactory<IO, Config = (), Response = (), Error = (), InitError = ()>
 where
     IO: Socket,
     A: Accept<IO>,
-    F: Fn() -> App<T> + Clone + 'static,
-    T: actix_service::ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    B: MessageBody + 'static,
+    M: Mode,
 {
     fn_factory(move || {
-        let (settings, accept, make_app) = (settings.clone(), accept.clone(), make_app.clone());
+        let (settings, accept, mode) = (settings.clone(), accept.clone(), mode.clone());
         async move {
             let secure = settings.tls.is_some();
             // What actix-web's `HttpServer` gives the app (its `AppConfig::new`
@@ -208,8 +234,7 @@ where
                 Some(http1) => {
                     let factory = http1_service::<A::Conn, _, _>(
                         http1.clone(),
-                        make_app(),
-                        app_config.clone(),
+                        mode.clone().http1(app_config.clone()),
                         local,
                     );
                     let service = factory.new_service(()).await.map_err(|e| {
@@ -219,28 +244,19 @@ where
                 }
                 None => None,
             };
-            let app = match &settings.http2 {
-                Some(_) => {
-                    let service = make_app()
-                        .into_factory()
-                        .new_service(app_config)
-                        .await
-                        .map_err(|e| {
-                            log::error!("actix: cannot start the app for HTTP/2: {e:?}")
-                        })?;
-                    Some(Rc::new(service))
-                }
+            let h2 = match &settings.http2 {
+                Some(_) => Some(Rc::new(mode.clone().http2(app_config).await?)),
                 None => None,
             };
             Ok::<_, ()>(fn_service(move |io: IO| {
                 // Counted from the moment the worker has it, before TLS.
                 let counted = settings.connections.open();
-                let (settings, accept, h1, app) =
-                    (settings.clone(), accept.clone(), h1.clone(), app.clone());
+                let (settings, accept, h1, h2) =
+                    (settings.clone(), accept.clone(), h1.clone(), h2.clone());
                 async move {
                     let peer = io.peer();
                     if let Some((conn, choice)) = accept.accept(io, &settings).await {
-                        serve(conn, choice, peer, counted, &settings, h1, app).await;
+                        serve(conn, choice, peer, counted, &settings, h1, h2).await;
                     }
                     Ok::<(), ()>(())
                 }
@@ -249,12 +265,11 @@ where
     })
 }
 
-/// actix-http's HTTP/1 service for `app` on streams of type `S`, with the
-/// adapter's settings.
-fn http1_service<S, T, B>(
+/// actix-http's HTTP/1 service for `factory`'s service on streams of type
+/// `S`, with the adapter's settings.
+fn http1_service<S, F, B>(
     http1: Http1,
-    app: App<T>,
-    app_config: AppConfig,
+    factory: F,
     local: SocketAddr,
 ) -> impl ServiceFactory<
     (Prefixed<S>, Option<SocketAddr>),
@@ -265,13 +280,9 @@ fn http1_service<S, T, B>(
 >
 where
     S: Socket,
-    T: actix_service::ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
+    F: ServiceFactory<actix_http::Request, Config = (), InitError = ()> + 'static,
+    F::Response: Into<actix_http::Response<B>>,
+    F::Error: Into<actix_http::Response<BoxBody>>,
     B: MessageBody + 'static,
 {
     let Http1 {
@@ -280,9 +291,6 @@ where
         limits,
         graceful,
     } = http1;
-    let factory = app
-        .into_factory()
-        .map_err(|e: actix_web::Error| e.error_response());
     actix_http::HttpService::build()
         .keep_alive(keep_alive)
         .client_request_timeout(request_timeout)
@@ -301,27 +309,24 @@ where
                 watchdog::watch(io.get_ref().socket_fd(), data, limits);
             }
         })
-        .h1(map_config(factory, move |()| app_config.clone()))
+        .h1(factory)
         .map_err(|e| log::debug!("actix: connection ended: {e}"))
 }
 
 /// Serves one connection whose handshake is done, with the HTTP its
 /// handshake or its first bytes chose.
-async fn serve<C, H1, S, B>(
+async fn serve<C, H1, H2>(
     conn: C,
     choice: Choice,
     peer: Option<SocketAddr>,
     counted: ConnectionGuard,
     settings: &Settings,
     h1: Option<Rc<H1>>,
-    app: Option<Rc<S>>,
+    h2: Option<Rc<H2>>,
 ) where
     C: Socket,
     H1: Service<(Prefixed<C>, Option<SocketAddr>), Response = (), Error = ()> + 'static,
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
-        + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
+    H2: H2Serve,
 {
     let mut conn = conn;
     let (choice, read) = match choice {
@@ -340,19 +345,9 @@ async fn serve<C, H1, S, B>(
         other => (other, Vec::new()),
     };
     let conn = Prefixed::new(conn, read);
-    match (choice, h1, app, &settings.http2) {
-        (Choice::Http2, _, Some(app), Some(http2)) => {
-            let bridge = Bridge { app, peer };
-            http2
-                .serve(
-                    conn,
-                    bridge,
-                    settings.connections.clone(),
-                    settings.requests.clone(),
-                    settings.close_idle.clone(),
-                    counted,
-                )
-                .await;
+    match (choice, h1, h2, &settings.http2) {
+        (Choice::Http2, _, Some(h2), Some(http2)) => {
+            h2.serve(conn, peer, settings, http2, counted).await;
         }
         (Choice::Http1, Some(h1), _, _) => {
             let _counted = counted;

@@ -7,9 +7,11 @@
 //! * actix-server accepts and runs the workers; each connection is counted,
 //!   its TLS handshake done (tokio-rustls) and its version picked (ALPN, or
 //!   the HTTP/2 preface in clear text) by the adapter, as `http.versions`
-//!   says. HTTP/1.1 is actix-http's own dispatcher; HTTP/2 is hyper's
-//!   (`handover_hyper::http2`) in front of the same `App`, because
-//!   actix-http's HTTP/2 cannot drain with a GOAWAY. actix-web's
+//!   says. HTTP/1.1 is actix-http's own dispatcher, calling the responder
+//!   through one service of the adapter's (no actix-web `App`: no routing,
+//!   no middleware, no boxed future for a request without a body); HTTP/2
+//!   is hyper's (`handover_hyper::http2`) straight to the responder,
+//!   because actix-http's HTTP/2 cannot drain with a GOAWAY. actix-web's
 //!   `HttpServer` is not used.
 //! * actix's own signal handling is off; handover's signal owner drives the stop.
 //! * On drain: actix stops accepting (`pause`); during the linger HTTP/1
@@ -26,7 +28,8 @@
 //!   heads are limited to 128 KiB and 96 header fields (431 beyond).
 //! * [`NativeFactory`] serves an existing actix-web `App` instead of a handover
 //!   responder, so an actix app gains handover's listeners, signals, drain and
-//!   readiness by changing `main` only (see `examples/native_actix.rs`).
+//!   readiness by changing `main` only (see `examples/native_actix.rs`);
+//!   there HTTP/2 is hyper's in front of the same `App`.
 //!
 //! ```no_run
 //! use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -42,6 +45,8 @@
 mod bridge;
 mod connection;
 mod convert;
+mod native;
+mod responder;
 mod server;
 mod tracked;
 mod watchdog;
@@ -205,7 +210,8 @@ where
             tls,
             make_app,
         } = *self;
-        server::block_on(server::serve(config, listeners, tls, ctx, make_app))
+        let mode = native::Native::new(make_app, &ctx);
+        server::block_on(server::serve(config, listeners, tls, ctx, mode))
     }
 }
 

@@ -3,21 +3,14 @@
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::{ConnectionType, KeepAlive, Version};
+use actix_web::dev::ServerHandle;
+use actix_web::http::KeepAlive;
 use actix_web::rt::net::{TcpStream, UnixStream};
-use actix_web::{web, App, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use futures_util::future::{select, Either};
-use handover::adapter::{
-    DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server, SharedResponder,
-    SocketUpgrade, WebSockets,
-};
+use handover::adapter::{DrainHooks, HookFuture, ListenSocket, Listener, ServeContext, Server};
 use handover::config::{HttpVersion, ServerConfig};
 use handover::{Error, ErrorKind, Outcome};
 use handover_hyper::http2::Http2;
@@ -26,11 +19,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::bridge::LocalExec;
-use crate::connection::{worker, Http1, Plain, Settings, Tls};
-use crate::convert;
-use crate::tracked::Tracked;
-use crate::watchdog::{Limits, Watched};
-use crate::websocket;
+use crate::connection::{worker, Http1, Mode, Plain, Settings, Tls};
+use crate::responder::Responding;
+use crate::watchdog::Limits;
 
 pub(crate) struct ActixServer {
     config: ServerConfig,
@@ -49,42 +40,6 @@ impl ActixServer {
             listeners,
             tls,
         }
-    }
-}
-
-#[derive(Clone)]
-struct AppState {
-    responder: SharedResponder,
-    body_limit: usize,
-    peer_addr: bool,
-    websockets: WebSockets,
-}
-
-async fn handle(state: Rc<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    if websocket::wants(&req) {
-        return handshake(state, req, payload).await;
-    }
-    match convert::read_body(&req, payload, state.body_limit).await {
-        Ok(body) => match convert::request(&req, body, state.peer_addr) {
-            Ok(request) => convert::response(state.responder.respond(request).await),
-            Err(reject) => reject.response(),
-        },
-        Err(reject) => reject.response(),
-    }
-}
-
-/// A request asking for an upgrade: its payload is the socket's bytes, kept
-/// for the socket when the responder accepts one.
-async fn handshake(state: Rc<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    match convert::request(&req, Bytes::new(), state.peer_addr) {
-        Ok(request) => {
-            let mut answer = state.responder.respond(request).await;
-            match SocketUpgrade::take(&mut answer) {
-                Some(socket) => websocket::upgrade(answer, socket, payload, &state.websockets),
-                None => convert::response(answer),
-            }
-        }
-        Err(reject) => reject.response(),
     }
 }
 
@@ -141,69 +96,21 @@ impl DrainHooks for ActixControl {
     }
 }
 
-/// Serves the app `make_app` builds (once per worker, and once more for
-/// HTTP/2) on `listeners`, with TLS on each when `tls` is given, then
-/// drains when handover says so. Every HTTP/1 response carries
-/// `Connection: close` once the drain's linger has begun.
-pub(crate) async fn serve<F, T, B>(
+/// Serves what `mode` says (built once per worker) on `listeners`, with
+/// TLS on each when `tls` is given, then drains when handover says so.
+/// Every HTTP/1 response carries `Connection: close` once the drain's
+/// linger has begun.
+pub(crate) async fn serve<M: Mode + Send>(
     config: ServerConfig,
     listeners: Vec<Listener>,
     tls: Option<rustls::ServerConfig>,
     ctx: ServeContext,
-    make_app: F,
-) -> Result<Outcome, Error>
-where
-    F: Fn() -> App<T> + Send + Clone + 'static,
-    T: ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    B: MessageBody + 'static,
-{
+    mode: M,
+) -> Result<Outcome, Error> {
     let keep_alive = if config.keep_alive.is_zero() {
         KeepAlive::Disabled
     } else {
         KeepAlive::Timeout(config.keep_alive)
-    };
-    let lingering = ctx.connections().clone();
-    let requests = ctx.requests().clone();
-    let token = ctx.token();
-    let make_app = move || {
-        let (lingering, requests) = (lingering.clone(), requests.clone());
-        // The drain token, for handlers that extract `web::Data<DrainToken>`.
-        make_app()
-            .app_data(web::Data::new(token.clone()))
-            .wrap_fn(move |request, service| {
-                // Counted for the watchdog and the drain until the response body
-                // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
-                let busy = request.conn_data::<Watched>().map(Watched::start);
-                let counted =
-                    (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
-                let response = service.call(request);
-                let lingering = lingering.clone();
-                async move {
-                    let mut response = response.await?;
-                    if let Some(counted) = &counted {
-                        counted.responded(response.status().as_u16());
-                    }
-                    // Decided when the response is ready, so a request that started
-                    // before the linger still closes its connection.
-                    // A 101 hands the connection to its WebSocket, which closes
-                    // with its own drain.
-                    if lingering.close_after_response()
-                        && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
-                    {
-                        response
-                            .response_mut()
-                            .head_mut()
-                            .set_connection_type(ConnectionType::Close);
-                    }
-                    Ok(response.map_body(|_, body| Tracked::new(body, (busy, counted))))
-                }
-            })
     };
     let mut builder = actix_server::Server::build()
         .disable_signals()
@@ -253,7 +160,7 @@ where
         }
         let name = format!("handover-listener-{i}");
         let settings = settings.clone();
-        let make_app = make_app.clone();
+        let mode = mode.clone();
         let tls = settings.tls.clone();
         builder = match listener.into_socket() {
             ListenSocket::Tcp(tcp) => {
@@ -262,18 +169,13 @@ where
                     .map_err(|e| serve_error(&format!("cannot serve {shown}"), e))?;
                 match tls {
                     None => builder.listen(name, tcp, move || {
-                        worker::<TcpStream, _, _, _, _>(
-                            settings.clone(),
-                            Plain,
-                            make_app.clone(),
-                            local,
-                        )
+                        worker::<TcpStream, _, _>(settings.clone(), Plain, mode.clone(), local)
                     }),
                     Some(tls) => builder.listen(name, tcp, move || {
-                        worker::<TcpStream, _, _, _, _>(
+                        worker::<TcpStream, _, _>(
                             settings.clone(),
                             Tls(tls.clone()),
-                            make_app.clone(),
+                            mode.clone(),
                             local,
                         )
                     }),
@@ -284,18 +186,13 @@ where
                 let local = SocketAddr::from(([127, 0, 0, 1], 8080));
                 match tls {
                     None => builder.listen_uds(name, unix, move || {
-                        worker::<UnixStream, _, _, _, _>(
-                            settings.clone(),
-                            Plain,
-                            make_app.clone(),
-                            local,
-                        )
+                        worker::<UnixStream, _, _>(settings.clone(), Plain, mode.clone(), local)
                     }),
                     Some(tls) => builder.listen_uds(name, unix, move || {
-                        worker::<UnixStream, _, _, _, _>(
+                        worker::<UnixStream, _, _>(
                             settings.clone(),
                             Tls(tls.clone()),
-                            make_app.clone(),
+                            mode.clone(),
                             local,
                         )
                     }),
@@ -348,20 +245,8 @@ impl Server for ActixServer {
             listeners,
             tls,
         } = *self;
-        let state = AppState {
-            responder: ctx.responder().clone(),
-            body_limit: config.body_limit,
-            peer_addr: ctx.records_peer_addr(),
-            websockets: ctx.websockets(),
-        };
-        let make_app = move || {
-            // Captured by the handler rather than looked up as app data per request.
-            let state = Rc::new(state.clone());
-            App::new().default_service(web::to(move |req: HttpRequest, payload: web::Payload| {
-                handle(state.clone(), req, payload)
-            }))
-        };
-        block_on(serve(config, listeners, tls, ctx, make_app))
+        let mode = Responding::new(&ctx, config.body_limit);
+        block_on(serve(config, listeners, tls, ctx, mode))
     }
 }
 

@@ -18,31 +18,25 @@ use handover::adapter::{SocketUpgrade, WebSockets};
 use handover::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
-use actix_web::http::StatusCode as AxStatus;
-use actix_web::{web, HttpResponse};
+use actix_http::body::{BodyStream, BoxBody};
+use actix_http::header::{HeaderName as AxName, HeaderValue as AxValue};
+use actix_http::{ConnectionType, Payload, StatusCode as AxStatus};
+
+use crate::convert::{text_response, Out};
 
 /// Bytes in flight in each direction of the pipe.
 const PIPE: usize = 64 * 1024;
-
-/// Whether a request asks for a WebSocket: its payload is then the
-/// socket's bytes, never buffered as a body.
-pub(crate) fn wants(req: &actix_web::HttpRequest) -> bool {
-    req.head().upgrade()
-}
 
 /// Runs the accepted socket behind the 101 `answer`.
 pub(crate) fn upgrade(
     answer: Response,
     socket: SocketUpgrade,
-    mut payload: web::Payload,
+    mut payload: Payload,
     sockets: &WebSockets,
-) -> HttpResponse {
+) -> actix_http::Response<Out> {
     // The connection stays counted by the worker while the 101 streams.
     let Some(socket) = socket.accept_on_counted(sockets) else {
-        return HttpResponse::build(AxStatus::UPGRADE_REQUIRED)
-            .content_type("text/plain; charset=utf-8")
-            .body("Upgrade Required\n");
+        return text_response(AxStatus::UPGRADE_REQUIRED, "Upgrade Required\n");
     };
     let (ours, theirs) = tokio::io::duplex(PIPE);
     let (from_socket, mut to_socket) = tokio::io::split(theirs);
@@ -70,8 +64,14 @@ pub(crate) fn upgrade(
             Ok(_) => Some((Ok::<Bytes, std::io::Error>(buf.freeze()), Some(reader))),
         }
     });
-    let mut builder = HttpResponse::build(AxStatus::SWITCHING_PROTOCOLS);
-    builder.upgrade("websocket");
+    let body = Out::Boxed(BoxBody::new(BodyStream::new(body)));
+    let mut out = actix_http::Response::with_body(AxStatus::SWITCHING_PROTOCOLS, body);
+    out.head_mut().set_connection_type(ConnectionType::Upgrade);
+    let headers = out.headers_mut();
+    headers.insert(
+        actix_http::header::UPGRADE,
+        AxValue::from_static("websocket"),
+    );
     for (name, value) in answer.headers() {
         if name == handover::http::header::CONNECTION || name == handover::http::header::UPGRADE {
             continue;
@@ -80,8 +80,8 @@ pub(crate) fn upgrade(
             AxName::from_bytes(name.as_str().as_bytes()),
             AxValue::from_bytes(value.as_bytes()),
         ) {
-            builder.append_header((n, v));
+            headers.append(n, v);
         }
     }
-    builder.streaming(body)
+    out
 }
