@@ -347,7 +347,10 @@ async fn serve<C, H1, H2>(
     let conn = Prefixed::new(conn, read);
     match (choice, h1, h2, &settings.http2) {
         (Choice::Http2, _, Some(h2), Some(http2)) => {
-            h2.serve(conn, peer, settings, http2, counted).await;
+            // Boxed: hyper's HTTP/2 connection is several KiB, and unboxed it
+            // would size every connection's task, HTTP/1 ones included
+            // (`bench/idle_rss.py`).
+            Box::pin(h2.serve(conn, peer, settings, http2, counted)).await;
         }
         (Choice::Http1, Some(h1), _, _) => {
             let _counted = counted;
