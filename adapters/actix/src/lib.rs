@@ -110,8 +110,10 @@ fn prepare(
 /// and readiness; registered as `"actix"`. The app's handover responder is not used.
 ///
 /// `make_app` is what you would pass to `HttpServer::new`: it builds the `App`
-/// once per worker. handover adds one middleware (outermost), which marks
-/// responses `Connection: close` during the drain's linger.
+/// once per worker. handover wraps the app's service (outside the `App`,
+/// at actix-http's level, so no actix-web middleware is added): it counts
+/// each HTTP/1 request for the drain and marks responses `Connection: close`
+/// during the drain's linger. Handlers can extract `web::Data<DrainToken>`.
 ///
 /// ```no_run
 /// use actix_web::{web, App, HttpResponse};

@@ -1,16 +1,21 @@
 //! What [`NativeFactory`](crate::NativeFactory) serves: the app's own
-//! actix-web `App`, with one middleware of handover's (outermost) that
-//! counts each HTTP/1 request for the watchdog and the drain and marks
-//! responses `Connection: close` during the drain's linger, and the drain
-//! token as app data. HTTP/1 is actix-http's dispatcher in front of the
+//! actix-web `App`, with the drain token as app data, and over HTTP/1 a
+//! layer of handover's around the app's service (outside the `App`: no
+//! actix-web middleware) that counts each request for the watchdog and the
+//! drain and marks responses `Connection: close` during the drain's linger. HTTP/1 is actix-http's dispatcher in front of the
 //! `App`; HTTP/2 is hyper's in front of the same `App` (see `bridge`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 
-use actix_service::{map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
+use actix_service::{
+    apply, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, Transform,
+};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
-use actix_web::http::{ConnectionType, StatusCode, Version};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, App, HttpResponse};
 use handover::adapter::{ConnectionGuard, RequestGuard, ServeContext};
 use handover_hyper::http2::{Http2, Prefixed};
@@ -23,14 +28,14 @@ use crate::watchdog::{Busy, Watched};
 /// What a native response body holds until it has been sent.
 type Held = (Option<Busy>, Option<RequestGuard>);
 
-/// The app `make_app` builds, with handover's middleware.
+/// The app `make_app` builds, with handover's layer.
 #[derive(Clone)]
 pub(crate) struct Native<F> {
     make_app: F,
     ctx: Context,
 }
 
-/// What the middleware needs of the server's context.
+/// What handover's layer needs of the server's context.
 #[derive(Clone)]
 struct Context {
     connections: handover::adapter::Connections,
@@ -64,54 +69,103 @@ where
     B: MessageBody + 'static,
 {
     /// The app, with the drain token (for handlers that extract
-    /// `web::Data<DrainToken>`) and handover's middleware.
-    fn app(
-        &self,
-    ) -> App<
-        impl ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<Tracked<B, Held>>,
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-    > {
-        let Context {
-            connections,
-            requests,
-            token,
-        } = self.ctx.clone();
-        (self.make_app)()
-            .app_data(web::Data::new(token))
-            .wrap_fn(move |request, service| {
-                // Counted for the watchdog and the drain until the response body
-                // has been sent. HTTP/2 streams are counted by the HTTP/2 layer.
-                let busy = request.conn_data::<Watched>().map(Watched::start);
-                let counted =
-                    (request.version() != Version::HTTP_2).then(|| requests.start(request.path()));
-                let response = service.call(request);
-                let connections = connections.clone();
-                async move {
-                    let mut response = response.await?;
-                    if let Some(counted) = &counted {
-                        counted.responded(response.status().as_u16());
-                    }
-                    // Decided when the response is ready, so a request that started
-                    // before the linger still closes its connection.
-                    // A 101 hands the connection to its WebSocket, which closes
-                    // with its own drain.
-                    if connections.close_after_response()
-                        && response.status() != StatusCode::SWITCHING_PROTOCOLS
-                    {
-                        response
-                            .response_mut()
-                            .head_mut()
-                            .set_connection_type(ConnectionType::Close);
-                    }
-                    let held: Held = (busy, counted);
-                    Ok(response.map_body(|_, body| Tracked::new(body, held)))
-                }
-            })
+    /// `web::Data<DrainToken>`).
+    fn app(&self) -> App<T> {
+        (self.make_app)().app_data(web::Data::new(self.ctx.token.clone()))
+    }
+}
+
+/// handover's layer around the app's HTTP/1 service, at actix-http's level
+/// (outside the `App`, so no actix-web middleware machinery): counts each
+/// request for the watchdog and the drain until its body has been sent, and
+/// marks responses `Connection: close` during the drain's linger.
+struct Counting {
+    ctx: Rc<Context>,
+}
+
+impl<S, B> Transform<S, actix_http::Request> for Counting
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<Tracked<B, Held>>;
+    type Error = actix_web::Error;
+    type Transform = CountingService<S>;
+    type InitError = ();
+    type Future = std::future::Ready<Result<CountingService<S>, ()>>;
+
+    fn new_transform(&self, app: S) -> Self::Future {
+        std::future::ready(Ok(CountingService {
+            app,
+            ctx: self.ctx.clone(),
+        }))
+    }
+}
+
+/// One worker's app behind handover's layer (see [`Counting`]).
+struct CountingService<S> {
+    app: S,
+    ctx: Rc<Context>,
+}
+
+impl<S, B> Service<actix_http::Request> for CountingService<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<Tracked<B, Held>>;
+    type Error = actix_web::Error;
+    type Future = Counted<S::Future>;
+
+    actix_service::forward_ready!(app);
+
+    fn call(&self, request: actix_http::Request) -> Self::Future {
+        // Counted for the watchdog and the drain until the response body
+        // has been sent (this layer serves HTTP/1 only; HTTP/2 streams are
+        // counted by the HTTP/2 layer).
+        let busy = request.conn_data::<Watched>().map(Watched::start);
+        let counted = self.ctx.requests.start(request.path());
+        Counted {
+            response: self.app.call(request),
+            held: Some((busy, Some(counted))),
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The app's response on its way, with the request's counts.
+    struct Counted<F> {
+        #[pin]
+        response: F,
+        held: Option<Held>,
+        ctx: Rc<Context>,
+    }
+}
+
+impl<F, B> Future for Counted<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<Tracked<B, Held>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.response.poll(cx))?;
+        let held = this.held.take().unwrap_or((None, None));
+        if let Some(counted) = &held.1 {
+            counted.responded(response.status().as_u16());
+        }
+        // Decided when the response is ready, so a request that started
+        // before the linger still closes its connection. A 101 hands the
+        // connection to its WebSocket, which closes with its own drain.
+        if this.ctx.connections.close_after_response()
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
+            response
+                .response_mut()
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        Poll::Ready(Ok(response.map_body(|_, body| Tracked::new(body, held))))
     }
 }
 
@@ -141,9 +195,10 @@ where
         Error = Self::Error,
         InitError = (),
     > + 'static {
-        let factory = self
-            .app()
-            .into_factory()
+        let counting = Counting {
+            ctx: Rc::new(self.ctx.clone()),
+        };
+        let factory = apply(counting, self.app().into_factory())
             .map_err(|e: actix_web::Error| e.error_response());
         map_config(factory, move |()| app_config.clone())
     }
