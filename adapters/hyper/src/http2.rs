@@ -101,6 +101,37 @@ impl<E: Clone> Http2<E> {
         service: S,
         connections: Connections,
         requests: Requests,
+        close_idle: watch::Receiver<bool>,
+        counted: ConnectionGuard,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + 'static,
+        S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>> + 'static,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + 'static,
+        B::Error: Into<BoxError>,
+        E: Http2ServerConnExec<Closing<S::Future, B>, Serving<B>>,
+    {
+        self.serve_prefixed(
+            (io, Vec::new()),
+            service,
+            connections,
+            requests,
+            close_idle,
+            counted,
+        )
+        .await;
+    }
+
+    /// [`Http2::serve`] on an IO whose first bytes were read already (to
+    /// tell HTTP/2 from HTTP/1): `(io, prefix)`, the bytes given back by the
+    /// IO wrapper that counts bytes for the watchdog.
+    pub(crate) async fn serve_prefixed<I, S, B>(
+        &self,
+        (io, prefix): (I, Vec<u8>),
+        service: S,
+        connections: Connections,
+        requests: Requests,
         mut close_idle: watch::Receiver<bool>,
         mut counted: ConnectionGuard,
     ) where
@@ -113,18 +144,16 @@ impl<E: Clone> Http2<E> {
         E: Http2ServerConnExec<Closing<S::Future, B>, Serving<B>>,
     {
         counted.set_kind(ConnectionKind::Http2);
-        let progress = Progress::new();
         let gate = GoawayGate::new();
+        let progress = Progress::new(connections, Some(gate.clone()));
         let mut watchdog = Watchdog::http2(progress.clone(), self.idle, Instant::now().into_std());
         let service = Lingering {
             inner: service,
             peer: None,
-            connections,
             requests,
             progress: progress.clone(),
-            goaway: Some(gate.clone()),
         };
-        let io = TokioIo::new(Watched::new(io, progress.clone()));
+        let io = TokioIo::new(Watched::new(io, prefix, progress.clone()));
         let mut conn = pin!(self.builder.serve_connection(io, service));
         let mut interval = ticks(watchdog.period());
         let mut going_away = false;
