@@ -214,12 +214,13 @@ where
     // The close flag and the tick are polled only when one of them woke
     // the task (see `alarm`); hyper's connection at every wake.
     let (alarm, alarm_waker) = Alarm::new();
+    let mut registered = None;
     let mut close = pin!(closing(&mut close_idle));
     let result = poll_fn(|cx| loop {
         if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(result);
         }
-        if !alarm.rang(cx) {
+        if !alarm.rang(cx, &mut registered) {
             return Poll::Pending;
         }
         let mut alarms = Context::from_waker(&alarm_waker);
