@@ -1,7 +1,8 @@
 //! What wakes a connection task besides its own IO: the drain's close flag
-//! and the watchdog's tick. They are polled with the [`Alarm`]'s waker, which
-//! notes that one of them fired before it wakes the task, so the task polls
-//! them again only then, not at every wake for a read or a write.
+//! and the watchdog's tick (and on HTTP/2 the GOAWAY gate and the drain's
+//! sleeps). They are polled with the [`Alarm`]'s waker, which notes that
+//! one of them fired before it wakes the task, so the task polls them again
+//! only then, not at every wake for a read or a write.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,6 +55,14 @@ impl Alarm {
             self.task.register(cx.waker());
         }
         true
+    }
+}
+
+impl Alarm {
+    /// Makes the next [`Alarm::rang`] true without waking the task: for a
+    /// caller that must poll its alarm futures again in the same poll.
+    pub(crate) fn ring(&self) {
+        self.rang.store(true, Ordering::Release);
     }
 }
 
