@@ -1,7 +1,8 @@
 //! What wakes a connection task besides its own IO: the drain's close flag
-//! and the watchdog's tick. They are polled with the [`Alarm`]'s waker, which
-//! notes that one of them fired before it wakes the task, so the task polls
-//! them again only then, not at every wake for a read or a write.
+//! and the watchdog's tick (and on HTTP/2 the GOAWAY gate and the drain's
+//! sleeps). They are polled with the [`Alarm`]'s waker, which notes that
+//! one of them fired before it wakes the task, so the task polls them again
+//! only then, not at every wake for a read or a write.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,12 +32,37 @@ impl Alarm {
     }
 
     /// Whether an alarm future woke since the last call; the task in `cx`
-    /// is the one woken next time.
-    pub(crate) fn rang(&self, cx: &Context<'_>) -> bool {
-        // Registered before the flag is read: a wake in between sets the
-        // flag, which is read next, or wakes this registration.
-        self.task.register(cx.waker());
-        self.rang.load(Ordering::Acquire) && self.rang.swap(false, Ordering::AcqRel)
+    /// is the one woken next time. `registered` is the caller's note of
+    /// the waker it registered last: an unchanged task is not registered
+    /// again at every call, only after a wake used its registration up.
+    pub(crate) fn rang(&self, cx: &Context<'_>, registered: &mut Option<Waker>) -> bool {
+        let same = registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if !same {
+            // Registered before the flag is read: a wake in between sets
+            // the flag, which is read next, or wakes this registration.
+            self.task.register(cx.waker());
+            *registered = Some(cx.waker().clone());
+        }
+        if !(self.rang.load(Ordering::Acquire) && self.rang.swap(false, Ordering::AcqRel)) {
+            return false;
+        }
+        if same {
+            // The wake that set the flag took the registration: renewed
+            // before the caller polls the alarm futures, which see
+            // whatever fired since.
+            self.task.register(cx.waker());
+        }
+        true
+    }
+}
+
+impl Alarm {
+    /// Makes the next [`Alarm::rang`] true without waking the task: for a
+    /// caller that must poll its alarm futures again in the same poll.
+    pub(crate) fn ring(&self) {
+        self.rang.store(true, Ordering::Release);
     }
 }
 
@@ -70,11 +96,21 @@ mod tests {
         let task_waker = Waker::from(task.clone());
         let cx = Context::from_waker(&task_waker);
         let (alarm, waker) = Alarm::new();
-        assert!(alarm.rang(&cx), "the first look polls the alarm futures");
-        assert!(!alarm.rang(&cx), "nothing woke since");
+        let mut registered = None;
+        assert!(
+            alarm.rang(&cx, &mut registered),
+            "the first look polls the alarm futures"
+        );
+        assert!(!alarm.rang(&cx, &mut registered), "nothing woke since");
         waker.wake_by_ref();
         assert_eq!(task.0.load(Ordering::SeqCst), 1, "the task is woken");
-        assert!(alarm.rang(&cx));
-        assert!(!alarm.rang(&cx));
+        assert!(alarm.rang(&cx, &mut registered));
+        assert!(!alarm.rang(&cx, &mut registered));
+        // The registration was renewed: the next wake wakes the task too.
+        waker.wake_by_ref();
+        assert_eq!(task.0.load(Ordering::SeqCst), 2, "woken again");
+        assert!(alarm.rang(&cx, &mut registered));
+        waker.wake_by_ref();
+        assert_eq!(task.0.load(Ordering::SeqCst), 3, "and again");
     }
 }

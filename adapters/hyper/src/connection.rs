@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::alarm::Alarm;
 use crate::http2::Http2;
-use crate::preface::{sniff, Prefixed, Sniffed};
+use crate::preface::{sniff, Sniffed};
 use crate::service::{Lingering, MakeService, WithPeer};
 use crate::wait::{closing, ticks};
 use crate::watchdog::{Progress, Watchdog, Watched};
@@ -142,13 +142,14 @@ where
             }
         }
     };
-    let io = Prefixed::new(io, read);
+    // The bytes read to choose are given back by the connection's IO
+    // wrapper (see `Watched`).
     match sniffed {
         Sniffed::Http2 => {
             if let Some(http2) = &shared.http2 {
                 http2
-                    .serve(
-                        io,
+                    .serve_prefixed(
+                        (io, read),
                         WithPeer {
                             inner: shared.service.connection(shared.peer),
                             peer: shared.peer.filter(|_| shared.service.peer_addr()),
@@ -165,7 +166,7 @@ where
             // A task of its own: the accept, TLS and version choice above
             // are done, and the connection's every wake would otherwise go
             // through their futures too.
-            tokio::spawn(serve_http1(io, shared, counted));
+            tokio::spawn(serve_http1(io, read, shared, counted));
         }
         Sniffed::Http1 => {
             log::debug!("hyper: closing an HTTP/1 connection: http.versions serves h2 only");
@@ -174,7 +175,7 @@ where
     }
 }
 
-async fn serve_http1<S, I>(io: I, shared: Shared<S>, counted: ConnectionGuard)
+async fn serve_http1<S, I>(io: I, read: Vec<u8>, shared: Shared<S>, counted: ConnectionGuard)
 where
     S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -194,7 +195,7 @@ where
     else {
         return;
     };
-    let progress = Progress::new();
+    let progress = Progress::new(connections, None);
     // Counted while the IO lives: past the end of this task when a request
     // upgrades the connection (a WebSocket) and takes the IO.
     progress.hold(counted);
@@ -202,12 +203,10 @@ where
     let service = Lingering {
         inner: service.connection(peer),
         peer: peer.filter(|_| service.peer_addr()),
-        connections,
         requests,
         progress: progress.clone(),
-        goaway: None,
     };
-    let io = TokioIo::new(Watched::new(io, progress.clone()));
+    let io = TokioIo::new(Watched::new(io, read, progress.clone()));
     // Upgrades (`Connection: upgrade` and a 101) hand the IO to the app.
     let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut interval = ticks(watchdog.period());
@@ -215,12 +214,13 @@ where
     // The close flag and the tick are polled only when one of them woke
     // the task (see `alarm`); hyper's connection at every wake.
     let (alarm, alarm_waker) = Alarm::new();
+    let mut registered = None;
     let mut close = pin!(closing(&mut close_idle));
     let result = poll_fn(|cx| loop {
         if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(result);
         }
-        if !alarm.rang(cx) {
+        if !alarm.rang(cx, &mut registered) {
             return Poll::Pending;
         }
         let mut alarms = Context::from_waker(&alarm_waker);

@@ -17,7 +17,9 @@
 //! above it are never processed (RFC 9113, section 6.8: the client knows to
 //! retry them); the connection closes when its last stream ends.
 
+use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use handover::adapter::{ConnectionGuard, ConnectionKind, Connections, Requests};
@@ -31,10 +33,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
+use crate::alarm::Alarm;
 use crate::goaway::GoawayGate;
 pub use crate::preface::{sniff, Prefixed, Sniffed, PREFACE};
 pub use crate::service::{Closing, Serving};
-use crate::wait::{closing, tick, ticks};
+use crate::wait::{closing, ticks};
 
 use crate::service::Lingering;
 use crate::watchdog::{Progress, Watchdog, Watched};
@@ -101,6 +104,37 @@ impl<E: Clone> Http2<E> {
         service: S,
         connections: Connections,
         requests: Requests,
+        close_idle: watch::Receiver<bool>,
+        counted: ConnectionGuard,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + 'static,
+        S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>> + 'static,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + 'static,
+        B::Error: Into<BoxError>,
+        E: Http2ServerConnExec<Closing<S::Future, B>, Serving<B>>,
+    {
+        self.serve_prefixed(
+            (io, Vec::new()),
+            service,
+            connections,
+            requests,
+            close_idle,
+            counted,
+        )
+        .await;
+    }
+
+    /// [`Http2::serve`] on an IO whose first bytes were read already (to
+    /// tell HTTP/2 from HTTP/1): `(io, prefix)`, the bytes given back by the
+    /// IO wrapper that counts bytes for the watchdog.
+    pub(crate) async fn serve_prefixed<I, S, B>(
+        &self,
+        (io, prefix): (I, Vec<u8>),
+        service: S,
+        connections: Connections,
+        requests: Requests,
         mut close_idle: watch::Receiver<bool>,
         mut counted: ConnectionGuard,
     ) where
@@ -113,18 +147,16 @@ impl<E: Clone> Http2<E> {
         E: Http2ServerConnExec<Closing<S::Future, B>, Serving<B>>,
     {
         counted.set_kind(ConnectionKind::Http2);
-        let progress = Progress::new();
         let gate = GoawayGate::new();
+        let progress = Progress::new(connections, Some(gate.clone()));
         let mut watchdog = Watchdog::http2(progress.clone(), self.idle, Instant::now().into_std());
         let service = Lingering {
             inner: service,
             peer: None,
-            connections,
             requests,
             progress: progress.clone(),
-            goaway: Some(gate.clone()),
         };
-        let io = TokioIo::new(Watched::new(io, progress.clone()));
+        let io = TokioIo::new(Watched::new(io, prefix, progress.clone()));
         let mut conn = pin!(self.builder.serve_connection(io, service));
         let mut interval = ticks(watchdog.period());
         let mut going_away = false;
@@ -143,69 +175,89 @@ impl<E: Clone> Http2<E> {
                 answer_by = self.grace.map(|grace| Box::pin(tokio::time::sleep(grace)));
             }};
         }
-        let result = loop {
-            tokio::select! {
-                biased;
+        // The drain's flags, the GOAWAY gate, the sleeps and the tick are
+        // polled only when one of them woke the task (see `alarm`); hyper's
+        // connection at every wake.
+        let (alarm, alarm_waker) = Alarm::new();
+        let mut registered = None;
+        let mut close = pin!(closing(&mut close_idle));
+        let mut asked = pin!(gate.asked());
+        let result = poll_fn(|cx| loop {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            if !alarm.rang(cx, &mut registered) {
+                return Poll::Pending;
+            }
+            let mut alarms = Context::from_waker(&alarm_waker);
+            // Set when the connection or an alarm future must be polled
+            // again at once (a GOAWAY started, a sleep reset).
+            let mut again = false;
+            if !going_away {
                 // A response waits: hold every response until the client
                 // has opened no stream for QUIET (it has read what was sent
                 // and waits for the held ones), then the GOAWAY, then them.
-                _ = gate.asked(), if !going_away && quieting.is_none() => {
+                if quieting.is_none() && asked.as_mut().poll(&mut alarms).is_ready() {
+                    asked.set(gate.asked());
                     quieting = Some((progress.started(), Box::pin(tokio::time::sleep(QUIET))));
                 }
-                _ = until_quiet(&mut quieting), if !going_away => {
-                    let started = progress.started();
-                    match &mut quieting {
-                        Some((mark, sleep)) if *mark != started => {
+                if let Some((mark, sleep)) = &mut quieting {
+                    if sleep.as_mut().poll(&mut alarms).is_ready() {
+                        let started = progress.started();
+                        if *mark != started {
                             *mark = started;
                             sleep.as_mut().reset(Instant::now() + QUIET);
-                        }
-                        _ => {
+                        } else {
                             quieting = None;
                             goaway!("the drain's linger began");
                         }
-                    }
-                }
-                result = conn.as_mut() => break result,
-                _ = closing(&mut close_idle), if !going_away => goaway!("the drain's linger ended"),
-                _ = until(&mut answer_by) => {
-                    answer_by = None;
-                    if !progress.busy() {
-                        log::debug!("hyper: closing an HTTP/2 connection that left its GOAWAY unanswered");
-                        break Ok(());
-                    }
-                    // Streams still run: they end the connection, or the watchdog does.
-                }
-                _ = tick(&mut interval) => {
-                    if let Some(expired) = watchdog.check(Instant::now().into_std()) {
-                        if going_away {
-                            log::debug!("hyper: closing an HTTP/2 connection after its GOAWAY: {expired}");
-                            break Ok(());
-                        }
-                        goaway!(expired);
+                        again = true;
                     }
                 }
             }
-        };
+            if !going_away && close.as_mut().poll(&mut alarms).is_ready() {
+                goaway!("the drain's linger ended");
+                again = true;
+            }
+            if let Some(sleep) = &mut answer_by {
+                if sleep.as_mut().poll(&mut alarms).is_ready() {
+                    answer_by = None;
+                    if !progress.busy() {
+                        log::debug!(
+                            "hyper: closing an HTTP/2 connection that left its GOAWAY unanswered"
+                        );
+                        return Poll::Ready(Ok(()));
+                    }
+                    // Streams still run: they end the connection, or the watchdog does.
+                }
+            }
+            if let Some(interval) = &mut interval {
+                // Polled until pending, so that the next tick wakes the alarm.
+                while interval.poll_tick(&mut alarms).is_ready() {
+                    if let Some(expired) = watchdog.check(Instant::now().into_std()) {
+                        if going_away {
+                            log::debug!(
+                                "hyper: closing an HTTP/2 connection after its GOAWAY: {expired}"
+                            );
+                            return Poll::Ready(Ok(()));
+                        }
+                        goaway!(expired);
+                        again = true;
+                    }
+                }
+            }
+            if !again {
+                return Poll::Pending;
+            }
+            // Polled again: the connection acts on its shutdown, a new
+            // sleep or gate registers the alarm.
+            alarm.ring();
+        })
+        .await;
         // Nothing waits for a GOAWAY of a connection that has ended.
         gate.started();
         if let Err(e) = result {
             log::debug!("hyper: HTTP/2 connection ended: {e}");
         }
-    }
-}
-
-/// Resolves when the quiet period's sleep does; never without one.
-async fn until_quiet(quieting: &mut Option<(u64, Pin<Box<Sleep>>)>) {
-    match quieting {
-        Some((_, sleep)) => sleep.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the sleep does; never without one.
-async fn until(sleep: &mut Option<Pin<Box<Sleep>>>) {
-    match sleep {
-        Some(sleep) => sleep.await,
-        None => std::future::pending().await,
     }
 }

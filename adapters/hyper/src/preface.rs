@@ -1,7 +1,9 @@
 //! Telling HTTP/2 with prior knowledge (h2c, or TLS without ALPN) from
 //! HTTP/1 on a connection: an HTTP/2 client starts with the connection
 //! preface, which no HTTP/1 request line begins like. The bytes read to
-//! decide are replayed to the connection by [`Prefixed`].
+//! decide are replayed to the connection by [`Prefixed`] (or, in this
+//! crate's server, by the IO wrapper that also counts bytes for the
+//! watchdog: one wrapper at every read, not two).
 
 use std::io;
 use std::pin::Pin;
@@ -54,21 +56,16 @@ pub async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Sniffed, Vec
 /// write whole (hyper sizes its reads by how much each read returned).
 #[derive(Debug)]
 pub struct Prefixed<I> {
-    prefix: Vec<u8>,
-    at: usize,
+    replay: Replay,
     inner: I,
-    /// An error met while reading past the prefix, for the next read.
-    error: Option<io::Error>,
 }
 
 impl<I> Prefixed<I> {
     /// `inner`, with `prefix` to be read first.
     pub fn new(inner: I, prefix: Vec<u8>) -> Self {
         Prefixed {
-            prefix,
-            at: 0,
+            replay: Replay::new(prefix),
             inner,
-            error: None,
         }
     }
 
@@ -78,9 +75,39 @@ impl<I> Prefixed<I> {
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
+/// The bytes [`sniff`] read, given back to the reader before the
+/// connection's own: [`Prefixed`]'s, and the server's single IO wrapper's
+/// (which also counts the bytes for the watchdog).
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    prefix: Vec<u8>,
+    at: usize,
+    /// An error met while reading past the prefix, for the next read.
+    error: Option<io::Error>,
+}
+
+impl Replay {
+    pub(crate) fn new(prefix: Vec<u8>) -> Self {
+        Replay {
+            prefix,
+            at: 0,
+            error: None,
+        }
+    }
+
+    /// Whether a read must go through [`Replay::poll_read`]: bytes (or an
+    /// error) are still to be given back.
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        !self.prefix.is_empty() || self.error.is_some()
+    }
+
+    /// Reads what is left of the prefix (and, with the prefix's end, what
+    /// `inner` has ready), or from `inner` once the prefix is gone.
+    #[cold]
+    pub(crate) fn poll_read<I: AsyncRead + Unpin>(
+        &mut self,
+        inner: &mut I,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -98,14 +125,28 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
                 if buf.remaining() > 0 {
                     // Pending leaves the prefix alone in this read; the
                     // waker it registered is harmless.
-                    if let Poll::Ready(Err(e)) = Pin::new(&mut self.inner).poll_read(cx, buf) {
+                    if let Poll::Ready(Err(e)) = Pin::new(inner).poll_read(cx, buf) {
                         self.error = Some(e);
                     }
                 }
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        Pin::new(inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.replay.active() {
+            return this.replay.poll_read(&mut this.inner, cx, buf);
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use handover::adapter::{Connections, PeerAddr, RequestGuard, Requests, ServeContext};
+use handover::adapter::{PeerAddr, RequestGuard, Requests, ServeContext};
 use handover::http::{header, HeaderValue};
 use handover::BoxError;
 use hyper::body::Incoming;
@@ -90,6 +90,7 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
+    #[inline]
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         self.0.call(request)
     }
@@ -168,6 +169,7 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
+    #[inline]
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(PeerAddr(peer));
@@ -190,11 +192,10 @@ pub(crate) struct Lingering<S> {
     /// The connection's peer, given to each request (`PeerAddr`) when the
     /// app asked for it (HTTP/1; on HTTP/2 the inner service does it).
     pub(crate) peer: Option<std::net::SocketAddr>,
-    pub(crate) connections: Connections,
     pub(crate) requests: Requests,
+    /// The connection's progress, with the drain's connections and, on
+    /// HTTP/2, its GOAWAY.
     pub(crate) progress: Arc<Progress>,
-    /// The connection's GOAWAY, on HTTP/2.
-    pub(crate) goaway: Option<Arc<GoawayGate>>,
 }
 
 impl<S, B> hyper::service::Service<http::Request<Incoming>> for Lingering<S>
@@ -207,20 +208,19 @@ where
     type Error = BoxError;
     type Future = Closing<S::Future, B>;
 
+    #[inline]
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(PeerAddr(peer));
         }
         // hyper leaves out the body of a HEAD response on HTTP/1 only.
         let head_only =
-            request.method() == http::Method::HEAD && request.version() == http::Version::HTTP_2;
+            request.version() == http::Version::HTTP_2 && request.method() == http::Method::HEAD;
         let counted = self.requests.start(request.uri().path());
         Closing {
             head_only,
             serving: Some((self.progress.serving(), counted)),
             inner: self.inner.call(request),
-            connections: self.connections.clone(),
-            goaway: self.goaway.clone(),
             ready: None,
         }
     }
@@ -234,8 +234,9 @@ pin_project_lite::pin_project! {
         inner: F,
         // An HTTP/2 HEAD request: the response goes without its body.
         head_only: bool,
-        connections: Connections,
-        goaway: Option<Arc<GoawayGate>>,
+        // The request's place in the watchdog's and the drain's counts (and,
+        // through the watchdog's, the connection's drain flag and GOAWAY),
+        // moved into the response body once the response is ready.
         serving: Option<(InService, RequestGuard)>,
         // An HTTP/2 response waiting for its connection's GOAWAY (boxed:
         // rare, and the future stays small).
@@ -251,11 +252,12 @@ where
 {
     type Output = Result<http::Response<Serving<B>>, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if this.ready.is_some() {
-            if let Some(Poll::Pending) = this.goaway.as_ref().map(|gate| gate.poll_sent(cx)) {
-                return Poll::Pending;
+        if let Some(held) = this.ready.as_ref() {
+            if let Some(gate) = held.body().goaway() {
+                std::task::ready!(gate.poll_sent(cx));
             }
             if let Some(response) = this.ready.take() {
                 return Poll::Ready(Ok(*response));
@@ -265,10 +267,17 @@ where
         // The request stays in progress until its body has been sent (or dropped).
         let serving = this.serving.take();
         let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        // Decided when the response is ready, so a request that started
+        // before the linger still retires its connection. A 101's
+        // `Connection: upgrade` stays: the connection goes on as what it
+        // upgraded to, counted until its IO is dropped.
+        let mut close = false;
         if let Some((in_service, counted)) = &serving {
             counted.responded(response.status().as_u16());
             if switching {
                 in_service.upgraded();
+            } else {
+                close = in_service.progress().connections.close_after_response();
             }
         }
         let head_only = *this.head_only;
@@ -285,12 +294,8 @@ where
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
             }
         }
-        // Decided when the response is ready, so a request that started before
-        // the linger still retires its connection.
-        // A 101's `Connection: upgrade` stays: the connection goes on as
-        // what it upgraded to, counted until its IO is dropped.
-        if !switching && this.connections.close_after_response() {
-            match &this.goaway {
+        if close {
+            match response.body().goaway() {
                 None => {
                     response
                         .headers_mut()
@@ -326,12 +331,19 @@ impl<B> Serving<B> {
     fn inner_ref(&self) -> &B {
         &self.inner
     }
+
+    /// The GOAWAY of the response's connection, on HTTP/2.
+    fn goaway(&self) -> Option<&GoawayGate> {
+        let (in_service, _) = self._serving.as_ref()?;
+        in_service.progress().goaway.as_deref()
+    }
 }
 
 impl<B: http_body::Body> http_body::Body for Serving<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,16 +13,6 @@ pub(crate) async fn closing(flag: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The watchdog's next tick, or never without one.
-pub(crate) async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 /// An interval ticking every `period` from one period on, or none.
 pub(crate) fn ticks(period: Option<Duration>) -> Option<Interval> {
     period.map(|period| {

@@ -22,23 +22,33 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use handover::adapter::{ConnectionGuard, ConnectionKind};
+use handover::adapter::{ConnectionGuard, ConnectionKind, Connections};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// What the tick looks at; shared by the IO wrapper and the service wrapper
-/// of one connection.
+use crate::goaway::GoawayGate;
+use crate::preface::Replay;
+
+/// One request in progress, in [`Progress::requests`].
+const ONE_IN_SERVICE: u64 = 1;
+/// One request started, in [`Progress::requests`].
+const ONE_STARTED: u64 = 1 << 32;
+
+/// What the tick looks at, and what each response of the connection
+/// needs; shared by the IO wrapper and the service wrapper of one
+/// connection.
 #[derive(Debug)]
 pub(crate) struct Progress {
     transfers: AtomicU64,
-    in_service: AtomicUsize,
-    /// Requests started so far: while it stays put, a head in progress is
+    /// Requests in progress (the low 32 bits) and requests started so far
+    /// (the high 32 bits, wrapping): one atomic per request and one per
+    /// response. While the started count stays put, a head in progress is
     /// the same head.
-    started: AtomicU64,
+    requests: AtomicU64,
     /// Whether a head is arriving: bytes came in while no request was in
     /// progress (or the connection is new) and no request started since.
     in_head: AtomicBool,
@@ -46,17 +56,24 @@ pub(crate) struct Progress {
     /// that it lasts as long as the connection's IO, also once an upgrade
     /// (a WebSocket) has taken the IO out of hyper's connection.
     counted: Mutex<Option<ConnectionGuard>>,
+    /// The drain's connections, whose flag says responses close them.
+    pub(crate) connections: Connections,
+    /// The connection's GOAWAY, on HTTP/2.
+    pub(crate) goaway: Option<Arc<GoawayGate>>,
 }
 
 impl Progress {
-    /// A progress counter for one new connection, waiting for its first head.
-    pub(crate) fn new() -> Arc<Progress> {
+    /// A progress counter for one new connection, waiting for its first
+    /// head; its responses are retired as `connections` says, on HTTP/2
+    /// behind `goaway`.
+    pub(crate) fn new(connections: Connections, goaway: Option<Arc<GoawayGate>>) -> Arc<Progress> {
         Arc::new(Progress {
             transfers: AtomicU64::new(0),
-            in_service: AtomicUsize::new(0),
-            started: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             in_head: AtomicBool::new(true),
             counted: Mutex::new(None),
+            connections,
+            goaway,
         })
     }
 
@@ -80,7 +97,7 @@ impl Progress {
     /// body, or a pipelined request that waits for it).
     fn received(&self) {
         self.moved();
-        if self.in_service.load(Ordering::Relaxed) == 0 {
+        if !self.busy() {
             self.in_head.store(true, Ordering::Relaxed);
         }
     }
@@ -88,8 +105,8 @@ impl Progress {
     /// Counts a request as in progress until the guard drops; its head is
     /// complete.
     pub(crate) fn serving(self: &Arc<Self>) -> InService {
-        self.in_service.fetch_add(1, Ordering::Relaxed);
-        self.started.fetch_add(1, Ordering::Relaxed);
+        self.requests
+            .fetch_add(ONE_STARTED + ONE_IN_SERVICE, Ordering::Relaxed);
         self.in_head.store(false, Ordering::Relaxed);
         InService(self.clone())
     }
@@ -104,11 +121,11 @@ impl Progress {
     }
 
     pub(crate) fn busy(&self) -> bool {
-        self.in_service.load(Ordering::Relaxed) > 0
+        self.requests.load(Ordering::Relaxed) & (ONE_STARTED - 1) > 0
     }
 
     pub(crate) fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
+        self.requests.load(Ordering::Relaxed) >> 32
     }
 }
 
@@ -237,36 +254,55 @@ impl InService {
     pub(crate) fn upgraded(&self) {
         self.0.upgraded();
     }
+
+    /// The connection's progress.
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.0
+    }
 }
 
 impl Drop for InService {
     fn drop(&mut self) {
-        self.0.in_service.fetch_sub(1, Ordering::Relaxed);
+        self.0.requests.fetch_sub(ONE_IN_SERVICE, Ordering::Relaxed);
     }
 }
 
-/// A connection's IO, counting every read or write that moved bytes.
+/// A connection's IO, counting every read or write that moved bytes; its
+/// first reads give back the bytes read to tell HTTP/2 from HTTP/1 (one
+/// wrapper, not two, at every read).
 pub(crate) struct Watched<I> {
     inner: I,
     progress: Arc<Progress>,
+    replay: Replay,
 }
 
 impl<I> Watched<I> {
-    pub(crate) fn new(inner: I, progress: Arc<Progress>) -> Self {
-        Watched { inner, progress }
+    /// `inner`, whose reads first yield `prefix`.
+    pub(crate) fn new(inner: I, prefix: Vec<u8>, progress: Arc<Progress>) -> Self {
+        Watched {
+            inner,
+            progress,
+            replay: Replay::new(prefix),
+        }
     }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    #[inline]
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let result = if this.replay.active() {
+            this.replay.poll_read(&mut this.inner, cx, buf)
+        } else {
+            Pin::new(&mut this.inner).poll_read(cx, buf)
+        };
         if buf.filled().len() > before {
-            self.progress.received();
+            this.progress.received();
         }
         result
     }
@@ -318,7 +354,7 @@ mod tests {
 
     /// A connection accepted at `t0` that has sent its first head and been answered.
     fn answered(idle: Duration, head: Duration) -> (Arc<Progress>, Watchdog, Instant) {
-        let progress = Progress::new();
+        let progress = Progress::new(Connections::default(), None);
         let t0 = Instant::now();
         let dog = Watchdog::new(progress.clone(), idle, head, t0);
         progress.received();
@@ -355,7 +391,7 @@ mod tests {
     #[test]
     fn a_new_connection_owes_its_first_head_from_the_accept() {
         let limit = Duration::from_millis(500);
-        let progress = Progress::new();
+        let progress = Progress::new(Connections::default(), None);
         let t0 = Instant::now();
         let mut dog = Watchdog::new(progress.clone(), 30 * SECOND, limit, t0);
         progress.received();
@@ -382,7 +418,7 @@ mod tests {
 
     #[test]
     fn http2_is_idle_without_streams_whatever_bytes_move() {
-        let progress = Progress::new();
+        let progress = Progress::new(Connections::default(), None);
         let t0 = Instant::now();
         let mut dog = Watchdog::http2(progress.clone(), SECOND, t0);
         assert_eq!(dog.period(), Some(SECOND));
@@ -404,7 +440,7 @@ mod tests {
 
     #[test]
     fn zero_limits_are_off() {
-        let progress = Progress::new();
+        let progress = Progress::new(Connections::default(), None);
         let dog = Watchdog::new(progress, Duration::ZERO, Duration::ZERO, Instant::now());
         assert_eq!(dog.period(), None);
         let (_, dog, _) = answered(Duration::ZERO, SECOND);
