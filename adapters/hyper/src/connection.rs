@@ -71,9 +71,21 @@ where
     S: MakeService,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(acceptor) = shared.tls.clone() else {
-        return choose(io, None, shared, counted).await;
-    };
+    match shared.tls.clone() {
+        None => choose(io, None, shared, counted).await,
+        // Boxed: the handshake and the TLS stream are several KiB, and
+        // unboxed they would size the task every connection starts in,
+        // clear-text ones included (`bench/idle_rss.py`).
+        Some(acceptor) => Box::pin(tls(io, acceptor, shared, counted)).await,
+    }
+}
+
+/// Serves a connection after its TLS handshake.
+async fn tls<S, I>(io: I, acceptor: TlsAcceptor, shared: Shared<S>, counted: ConnectionGuard)
+where
+    S: MakeService,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut close_idle = shared.close_idle.clone();
     let handshake = acceptor.accept(io);
     let limit = shared.handshake_timeout;
@@ -147,19 +159,21 @@ where
     match sniffed {
         Sniffed::Http2 => {
             if let Some(http2) = &shared.http2 {
-                http2
-                    .serve_prefixed(
-                        (io, read),
-                        WithPeer {
-                            inner: shared.service.connection(shared.peer),
-                            peer: shared.peer.filter(|_| shared.service.peer_addr()),
-                        },
-                        shared.connections,
-                        shared.requests,
-                        shared.close_idle,
-                        counted,
-                    )
-                    .await;
+                // Boxed: hyper's HTTP/2 connection is several KiB, and unboxed
+                // it would size the task every connection starts in, HTTP/1
+                // ones included (`bench/idle_rss.py`).
+                Box::pin(http2.serve_prefixed(
+                    (io, read),
+                    WithPeer {
+                        inner: shared.service.connection(shared.peer),
+                        peer: shared.peer.filter(|_| shared.service.peer_addr()),
+                    },
+                    shared.connections,
+                    shared.requests,
+                    shared.close_idle,
+                    counted,
+                ))
+                .await;
             }
         }
         Sniffed::Http1 if shared.http1.is_some() => {
