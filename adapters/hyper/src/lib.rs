@@ -79,18 +79,20 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 pub use crate::convert::ResponderService;
-use crate::service::{FnSource, NativeService};
+use crate::service::{FnSource, NativeService, ServiceSource};
 
 /// The name both factories are registered under.
 pub const NAME: &str = "hyper";
 
-/// Checks what the server is asked to do and loads the TLS files, so that
-/// every problem is a startup error.
-fn prepare(
-    name: &str,
+/// A hyper server named `name` serving what `source` makes, once the
+/// listeners and the TLS files are checked, so that every problem is a
+/// startup error.
+fn new_server<S: ServiceSource>(
+    name: &'static str,
     config: &ServerConfig,
-    listeners: &[Listener],
-) -> Result<Option<TlsAcceptor>, Error> {
+    listeners: Vec<Listener>,
+    source: S,
+) -> Result<Box<dyn Server>, Error> {
     if listeners.is_empty() {
         return Err(Error::new(
             ErrorKind::Serve,
@@ -98,7 +100,14 @@ fn prepare(
         ));
     }
     let tls = tls_config(&config.security_layer, &config.versions)?;
-    Ok(tls.map(|tls| TlsAcceptor::from(Arc::new(tls))))
+    let tls = tls.map(|tls| TlsAcceptor::from(Arc::new(tls)));
+    Ok(Box::new(server::HyperServer::new(
+        name,
+        config.clone(),
+        listeners,
+        tls,
+        source,
+    )))
 }
 
 /// Makes hyper servers for the app's handover responder; registered as `"hyper"`.
@@ -159,16 +168,14 @@ pub fn responder_server(
     config: &ServerConfig,
     listeners: Vec<Listener>,
 ) -> Result<Box<dyn Server>, Error> {
-    let tls = prepare(name, config, &listeners)?;
-    Ok(Box::new(server::HyperServer::new(
+    new_server(
         name,
-        config.clone(),
+        config,
         listeners,
-        tls,
         convert::ResponderSource {
             body_limit: config.body_limit,
         },
-    )))
+    )
 }
 
 /// Serves a native hyper service with handover's listeners, signals, drain and
@@ -244,14 +251,7 @@ where
         config: &ServerConfig,
         listeners: Vec<Listener>,
     ) -> Result<Box<dyn Server>, Error> {
-        let tls = prepare(NAME, config, &listeners)?;
-        Ok(Box::new(server::HyperServer::new(
-            NAME,
-            config.clone(),
-            listeners,
-            tls,
-            NativeService(self.service.clone()),
-        )))
+        new_server(NAME, config, listeners, NativeService(self.service.clone()))
     }
 }
 
@@ -320,14 +320,7 @@ where
     S::Error: Into<BoxError>,
     B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
 {
-    let tls = prepare(name, config, &listeners)?;
-    Ok(Box::new(server::HyperServer::new(
-        name,
-        config.clone(),
-        listeners,
-        tls,
-        FnSource(make),
-    )))
+    new_server(name, config, listeners, FnSource(make))
 }
 
 /// This crate's README example, compiled as a doctest.
