@@ -15,18 +15,14 @@ use actix_service::{
 };
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
-use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::http::ConnectionType;
 use actix_web::{web, App, HttpResponse};
-use handover::adapter::{ConnectionGuard, RequestGuard, ServeContext};
+use handover::adapter::{ConnectionGuard, ServeContext};
 use handover_hyper::http2::{Http2, Prefixed};
 
 use crate::bridge::{Bridge, LocalExec};
 use crate::connection::{H2Serve, Mode, Settings, Socket};
-use crate::tracked::Tracked;
-use crate::watchdog::{Busy, Watched};
-
-/// What a native response body holds until it has been sent.
-type Held = (Option<Busy>, Option<RequestGuard>);
+use crate::tracked::{closes_after, Held, Tracked};
 
 /// The app `make_app` builds, with handover's layer.
 #[derive(Clone)]
@@ -87,7 +83,7 @@ impl<S, B> Transform<S, actix_http::Request> for Counting
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    type Response = ServiceResponse<Tracked<B, Held>>;
+    type Response = ServiceResponse<Tracked<B>>;
     type Error = actix_web::Error;
     type Transform = CountingService<S>;
     type InitError = ();
@@ -111,7 +107,7 @@ impl<S, B> Service<actix_http::Request> for CountingService<S>
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
-    type Response = ServiceResponse<Tracked<B, Held>>;
+    type Response = ServiceResponse<Tracked<B>>;
     type Error = actix_web::Error;
     type Future = Counted<S::Future>;
 
@@ -121,11 +117,10 @@ where
         // Counted for the watchdog and the drain until the response body
         // has been sent (this layer serves HTTP/1 only; HTTP/2 streams are
         // counted by the HTTP/2 layer).
-        let busy = request.conn_data::<Watched>().map(Watched::start);
-        let counted = self.ctx.requests.start(request.path());
+        let held = Held::start(&request, &self.ctx.requests);
         Counted {
             response: self.app.call(request),
-            held: Some((busy, Some(counted))),
+            held: Some(held),
             ctx: self.ctx.clone(),
         }
     }
@@ -145,21 +140,16 @@ impl<F, B> Future for Counted<F>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
 {
-    type Output = Result<ServiceResponse<Tracked<B, Held>>, actix_web::Error>;
+    type Output = Result<ServiceResponse<Tracked<B>>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.response.poll(cx))?;
-        let held = this.held.take().unwrap_or((None, None));
-        if let Some(counted) = &held.1 {
-            counted.responded(response.status().as_u16());
+        let held = this.held.take();
+        if let Some(held) = &held {
+            held.responded(response.status());
         }
-        // Decided when the response is ready, so a request that started
-        // before the linger still closes its connection. A 101 hands the
-        // connection to its WebSocket, which closes with its own drain.
-        if this.ctx.connections.close_after_response()
-            && response.status() != StatusCode::SWITCHING_PROTOCOLS
-        {
+        if closes_after(response.status(), &this.ctx.connections) {
             response
                 .response_mut()
                 .head_mut()
@@ -181,8 +171,8 @@ where
         > + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<Tracked<B, Held>>;
-    type Body = Tracked<B, Held>;
+    type Response = ServiceResponse<Tracked<B>>;
+    type Body = Tracked<B>;
     type Error = HttpResponse;
 
     fn http1(

@@ -17,14 +17,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use actix_http::{ConnectionType, Payload, StatusCode};
+use actix_http::{ConnectionType, Payload};
 use actix_service::{fn_factory, Service, ServiceFactory};
 use actix_web::dev::AppConfig;
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 use handover::adapter::{
-    ConnectionGuard, Connections, PeerAddr, RequestGuard, Requests, ServeContext, SharedResponder,
-    SocketUpgrade, WebSockets,
+    ConnectionGuard, Connections, PeerAddr, Requests, ServeContext, SharedResponder, SocketUpgrade,
+    WebSockets,
 };
 use handover::ResponseFuture;
 use handover_hyper::http2::{Http2, Prefixed};
@@ -34,12 +34,8 @@ use hyper::body::Incoming;
 use crate::bridge::LocalExec;
 use crate::connection::{H2Serve, Mode, Settings, Socket};
 use crate::convert::{self, Out, Spare};
-use crate::tracked::Tracked;
-use crate::watchdog::{Busy, Watched};
+use crate::tracked::{closes_after, Held, Tracked};
 use crate::websocket;
-
-/// What a response body holds until it has been sent.
-type Held = (Option<Busy>, Option<RequestGuard>);
 
 /// The responder, as each worker serves it.
 #[derive(Clone)]
@@ -70,8 +66,8 @@ impl Responding {
 }
 
 impl Mode for Responding {
-    type Response = actix_http::Response<Tracked<Out, Held>>;
-    type Body = Tracked<Out, Held>;
+    type Response = actix_http::Response<Tracked<Out>>;
+    type Body = Tracked<Out>;
     type Error = Infallible;
 
     fn http1(
@@ -110,7 +106,7 @@ struct Worker {
 }
 
 impl Service<actix_http::Request> for Http1Service {
-    type Response = actix_http::Response<Tracked<Out, Held>>;
+    type Response = actix_http::Response<Tracked<Out>>;
     type Error = Infallible;
     type Future = Reply;
 
@@ -121,8 +117,7 @@ impl Service<actix_http::Request> for Http1Service {
         let state = &worker.state;
         // Counted for the watchdog and the drain until the response body
         // has been sent.
-        let busy = req.conn_data::<Watched>().map(Watched::start);
-        let counted = state.requests.start(req.path());
+        let held = Held::start(&req, &state.requests);
         // Without a body (actix-http gives a WebSocket upgrade a payload:
         // the socket's bytes), the responder's own future answers.
         let step = if matches!(req.payload(), Payload::None) {
@@ -138,7 +133,7 @@ impl Service<actix_http::Request> for Http1Service {
         };
         Reply {
             step,
-            held: Some((busy, Some(counted))),
+            held: Some(held),
             worker: worker.clone(),
         }
     }
@@ -191,7 +186,7 @@ pub(crate) struct Reply {
 }
 
 impl Future for Reply {
-    type Output = Result<actix_http::Response<Tracked<Out, Held>>, Infallible>;
+    type Output = Result<actix_http::Response<Tracked<Out>>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -202,17 +197,12 @@ impl Future for Reply {
             ),
             Step::Long(future) => std::task::ready!(future.as_mut().poll(cx)),
         };
-        let held = this.held.take().unwrap_or_default();
+        let held = this.held.take();
         let status = response.status();
-        if let Some(counted) = &held.1 {
-            counted.responded(status.as_u16());
+        if let Some(held) = &held {
+            held.responded(status);
         }
-        // Decided when the response is ready, so a request that started
-        // before the linger still closes its connection. A 101 hands the
-        // connection to its WebSocket, which closes with its own drain.
-        if this.worker.state.connections.close_after_response()
-            && status != StatusCode::SWITCHING_PROTOCOLS
-        {
+        if closes_after(status, &this.worker.state.connections) {
             response
                 .head_mut()
                 .set_connection_type(ConnectionType::Close);
