@@ -18,22 +18,11 @@ Usage: bench/idle_rss.py [--adapters actix,hyper,axum] [--connections 2000]
                          [--rounds 3] [--no-build]
 Needs: start_server; builds release binaries with cargo first.
 """
-import argparse, os, re, resource, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, resource, socket, statistics, subprocess, sys, tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "target", "release")
+from served import ROOT, TARGET, served
+
 TARGET_RATIO = 1.1
-
-
-def wait_for(path, pattern, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(path) as f:
-            m = re.search(pattern, f.read())
-        if m:
-            return m
-        time.sleep(0.2)
-    raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
 
 
 def rss_kib(pid):
@@ -73,30 +62,24 @@ def still_open(sock):
 
 def measure(argv, env, work, connections):
     """Returns (RSS KiB listening, RSS KiB with the idle connections, open)."""
-    log = os.path.join(work, "log")
-    with open(log, "w") as f:
-        sup = subprocess.Popen(["start_server", "--port", "127.0.0.1:0", "--"] + argv,
-                               stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    socks = []
-    try:
-        pid = wait_for(log, r"starting new worker (\d+)").group(1)
-        host, port = wait_for(log, r"listening on (127\.0\.0\.1):(\d+)").groups()
-        # A first request, so that lazily built state exists in every variant.
-        with socket.create_connection((host, int(port)), timeout=10) as first:
-            one_request(first)
-        before = rss_kib(pid)
-        for _ in range(connections):
-            sock = socket.create_connection((host, int(port)), timeout=10)
-            socks.append(sock)
-            one_request(sock)
-        after = rss_kib(pid)
-        alive = sum(still_open(s) for s in socks)
-        return before, after, alive
-    finally:
-        for s in socks:
-            s.close()
-        sup.terminate()
-        sup.wait(timeout=60)
+    with served(argv, env, work) as (pid, addr):
+        host, port = addr.rsplit(":", 1)
+        socks = []
+        try:
+            # A first request, so that lazily built state exists in every variant.
+            with socket.create_connection((host, int(port)), timeout=10) as first:
+                one_request(first)
+            before = rss_kib(pid)
+            for _ in range(connections):
+                sock = socket.create_connection((host, int(port)), timeout=10)
+                socks.append(sock)
+                one_request(sock)
+            after = rss_kib(pid)
+            alive = sum(still_open(s) for s in socks)
+            return before, after, alive
+        finally:
+            for s in socks:
+                s.close()
 
 
 def main():

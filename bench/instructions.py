@@ -34,21 +34,9 @@ Usage: bench/instructions.py [--adapters actix,hyper,axum] [--duration 8] [--h2]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
 """
-import argparse, glob, os, re, subprocess, sys, tempfile, time
+import argparse, os, re, subprocess, sys, tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "target", "release")
-
-
-def wait_for(path, pattern, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(path) as f:
-            m = re.search(pattern, f.read())
-        if m:
-            return m
-        time.sleep(0.2)
-    raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
+from served import ROOT, TARGET, callgrind_total, served
 
 
 def load(addr, duration, h2, path):
@@ -74,33 +62,9 @@ TARGETS = {"handover": 1.03, "handover+error,date": None, "native": 1.01, "plain
 
 
 def measure(argv, env, duration, work, h2, path, keep=None):
-    log = os.path.join(work, "log")
-    out = os.path.join(work, "cg.%p")
-    cmd = ["start_server", "--port", "127.0.0.1:0", "--",
-           "valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv
-    with open(log, "w") as f:
-        sup = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        pid = wait_for(log, r"starting new worker (\d+)").group(1)
-        addr = wait_for(log, r"listening on (127\.0\.0\.1:\d+)").group(1)
-        time.sleep(1)
-        subprocess.run(["callgrind_control", "-z", pid], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with served(argv, env, work, callgrind=True) as (_, addr):
         requests = load(addr, duration, h2, path)
-    finally:
-        sup.terminate()
-        sup.wait(timeout=60)
-    total = 0
-    for path in glob.glob(os.path.join(work, "cg.*")):
-        with open(path) as f:
-            m = re.search(r"^totals: (\d+)", f.read(), re.M)
-        if m:
-            total += int(m.group(1))
-            if keep:
-                os.replace(path, keep)
-                continue
-        os.remove(path)
-    return total / requests, requests
+    return callgrind_total(work, keep) / requests, requests
 
 
 def main():

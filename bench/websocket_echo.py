@@ -27,56 +27,20 @@ Usage: bench/websocket_echo.py [--adapters actix,hyper] [--connections 8]
                                [--keep DIR]
 Needs: /usr/bin/python3 with python3-websockets, start_server, valgrind.
 """
-import argparse, glob, json, os, re, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "target", "release")
+from served import ROOT, TARGET, callgrind_total, served
+
 CLIENT = os.path.join(ROOT, "tests", "conformance", "ws_client.py")
 
 
-def wait_for(path, pattern, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(path) as f:
-            m = re.search(pattern, f.read())
-        if m:
-            return m
-        time.sleep(0.2)
-    raise RuntimeError("timeout waiting for %r in %s" % (pattern, path))
-
-
 def run(argv, env, args, work, callgrind, keep=None):
-    log = os.path.join(work, "log")
-    out = os.path.join(work, "cg.%p")
-    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] if callgrind else []
-    cmd = ["start_server", "--port", "127.0.0.1:0", "--"] + wrap + argv
-    with open(log, "w") as f:
-        sup = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        pid = wait_for(log, r"starting new worker (\d+)").group(1)
-        addr = wait_for(log, r"listening on (127\.0\.0\.1:\d+)").group(1)
-        time.sleep(1)
-        if callgrind:
-            subprocess.run(["callgrind_control", "-z", pid], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with served(argv, env, work, callgrind) as (_, addr):
         client = subprocess.Popen(["/usr/bin/python3", CLIENT, "echo_load", "ws://%s/ws/echo" % addr,
                                    str(args.connections), str(args.duration)],
                                   stdout=subprocess.PIPE, text=True)
         result = json.loads(client.communicate(timeout=args.duration * 4 + 60)[0].strip().splitlines()[-1])
-    finally:
-        sup.terminate()
-        sup.wait(timeout=60)
-    total = 0
-    for path in glob.glob(os.path.join(work, "cg.*")):
-        with open(path) as f:
-            m = re.search(r"^totals: (\d+)", f.read(), re.M)
-        if m:
-            total += int(m.group(1))
-            if keep:
-                os.replace(path, keep)
-                continue
-        os.remove(path)
-    return result, total
+    return result, callgrind_total(work, keep)
 
 
 def main():
