@@ -58,7 +58,7 @@ fn error(e: WsError) -> Error {
 
 fn from_ws(message: WsMessage) -> Option<Message> {
     Some(match message {
-        WsMessage::Text(text) => Message::Text(text.as_str().to_owned()),
+        WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Binary(data) => Message::Binary(data),
         WsMessage::Ping(data) => Message::Ping(data),
         WsMessage::Pong(data) => Message::Pong(data),
