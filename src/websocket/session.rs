@@ -346,3 +346,71 @@ async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
     }
     let _ = shared.shut().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the wakes of the task.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A future that counts its polls, keeps its last waker, and is ready once told.
+    #[derive(Default)]
+    struct Probe {
+        polls: AtomicUsize,
+        ready: AtomicBool,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    impl Future for &Probe {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.ready.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn on_wake_polls_its_future_only_when_it_woke_and_never_loses_a_wake() {
+        let probe = Probe::default();
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut on_wake = OnWake::new(&probe);
+        let polls = || probe.polls.load(Ordering::SeqCst);
+        let wakes = || task.0.load(Ordering::SeqCst);
+        let wake_probe = || probe.waker.lock().unwrap().as_ref().unwrap().wake_by_ref();
+
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+        assert_eq!(polls(), 1, "polled at first");
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+        assert_eq!(
+            polls(),
+            1,
+            "not polled when the task woke for something else"
+        );
+
+        for round in 1..=3 {
+            wake_probe();
+            assert_eq!(wakes(), round, "the future's wake wakes the task");
+            assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+            assert_eq!(polls(), 1 + round, "polled after its own wake");
+        }
+
+        probe.ready.store(true, Ordering::SeqCst);
+        wake_probe();
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_ready());
+    }
+}
