@@ -199,13 +199,21 @@ impl AcceptedSocket {
             shared.begin_closing();
         };
         let timeout = sockets.config.close_timeout;
-        // The watch is polled when the drain (or its grace's timer) wakes
-        // it, not at every message the handler's task is woken for.
-        let ended = match select(pin!(handler), OnWake::new(pin!(watch))).await {
-            Either::Left((ended, _)) => Some(ended),
+        // The handler at every wake; the watch only when the drain (or its
+        // grace's timer) woke it, not for every message.
+        let mut handler = pin!(handler);
+        let watch = pin!(watch);
+        let mut watch = OnWake::new(watch);
+        let first = poll_fn(|cx| match handler.as_mut().poll(cx) {
+            Poll::Ready(ended) => Poll::Ready(Some(ended)),
+            Poll::Pending => watch.poll_unpin(cx).map(|()| None),
+        })
+        .await;
+        let ended = match first {
+            Some(ended) => Some(ended),
             // Past the grace, the handler has `close_timeout` to return: a
             // client that reads nothing cannot hold the drain.
-            Either::Right(((), handler)) => match select(handler, Delay::new(timeout)).await {
+            None => match select(handler, Delay::new(timeout)).await {
                 Either::Left((ended, _)) => Some(ended),
                 Either::Right(_) => {
                     log::info!(

@@ -136,14 +136,18 @@ impl Shared {
         Poll::Ready(next)
     }
 
-    /// Sends `message` and flushes it.
-    pub(super) async fn send(&self, message: Message) -> Result<(), Error> {
-        if self.close_sent() {
-            return Err(closed("the Close frame has been sent"));
-        }
+    /// Sends `message` and flushes it (one future, polled straight from
+    /// the handler's: no `async fn` layer between them).
+    pub(super) fn send(
+        &self,
+        message: Message,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
         let is_close = matches!(message, Message::Close(_));
         let mut message = Some(message);
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
+            if message.is_some() && self.close_sent() {
+                return Poll::Ready(Err(closed("the Close frame has been sent")));
+            }
             let mut io = self.io();
             if message.is_some() {
                 std::task::ready!(io.as_mut().poll_ready(cx))?;
@@ -156,7 +160,6 @@ impl Shared {
             }
             io.as_mut().poll_flush(cx)
         })
-        .await
     }
 
     /// Flushes what the transport holds (a pong, the reply to a Close).
@@ -275,13 +278,15 @@ impl WebSocket {
         if shared.closing.load(Ordering::SeqCst) && !shared.busy.load(Ordering::SeqCst) {
             return Err(closed("the server is restarting"));
         }
-        match message.into() {
+        let message = match message.into() {
             Message::Close(frame) => {
                 let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseFrame::NORMAL, ""));
-                self.close(frame.code, &frame.reason).await
+                // The reason cut to what a Close frame holds.
+                Message::Close(Some(CloseFrame::new(frame.code, &frame.reason)))
             }
-            message => shared.send(message).await,
-        }
+            message => message,
+        };
+        shared.send(message).await
     }
 
     /// Sends a Close frame with `code` and `reason` (cut to 123 bytes).

@@ -7,6 +7,7 @@
 //! WebSockets with it too.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::{Sink, Stream};
@@ -21,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::{frame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::watchdog::Watched;
+use crate::watchdog::{Progress, Watched};
 
 /// The bytes tungstenite reads at most at once.
 const READ_BUFFER: usize = 8 * 1024;
@@ -31,49 +32,66 @@ pub async fn serve<S>(io: S, socket: AcceptedSocket)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    serve_read_ahead(io, Vec::new(), socket).await;
+    let transport = transport(io, Vec::new(), config(&socket), None).await;
+    socket.run(transport).await;
 }
 
-/// Runs an accepted socket on the connection hyper upgraded. A clear-text
-/// TCP connection is taken back out of hyper's and the watchdog's wrappers
-/// (the watchdog has stopped with the HTTP connection), so the socket's
-/// every read and write goes straight to the stream; any other is served
-/// through them.
+/// Runs an accepted socket on the connection hyper upgraded, in a task of
+/// its own, so that a message's wake polls the socket's future alone, not
+/// the upgrade's around it. A clear-text TCP connection is taken back out
+/// of hyper's and the watchdog's wrappers (the watchdog has stopped with
+/// the HTTP connection), so the socket's every read and write goes straight
+/// to the stream; any other is served through them.
 pub(crate) async fn serve_upgraded(upgraded: Upgraded, socket: AcceptedSocket) {
     let parts = match upgraded.downcast::<TokioIo<Watched<TcpStream>>>() {
         Ok(parts) => parts,
-        Err(upgraded) => return serve(TokioIo::new(upgraded), socket).await,
+        Err(upgraded) => {
+            let transport =
+                transport(TokioIo::new(upgraded), Vec::new(), config(&socket), None).await;
+            tokio::spawn(socket.run(transport));
+            return;
+        }
     };
     match parts.io.into_inner().into_parts() {
         Ok((stream, mut ahead, progress)) => {
             // What the client sent after its request: the socket's first bytes.
             ahead.extend_from_slice(&parts.read_buf);
-            serve_read_ahead(stream, ahead, socket).await;
-            // The connection stays counted until here.
-            drop(progress);
+            let transport = transport(stream, ahead, config(&socket), Some(progress)).await;
+            tokio::spawn(socket.run(transport));
         }
         Err(e) => log::debug!("hyper: websocket connection failed before it started: {e}"),
     }
 }
 
-async fn serve_read_ahead<S>(io: S, ahead: Vec<u8>, socket: AcceptedSocket)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// tungstenite's settings for `socket`.
+fn config(socket: &AcceptedSocket) -> WebSocketConfig {
     let limits = socket.config();
-    let config = WebSocketConfig::default()
+    WebSocketConfig::default()
         // tungstenite zero-fills up to its read buffer size (128 KiB by
         // default) before every read: with 8 KiB a small message costs a
         // fraction of that; a large one still gets the room it needs.
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(limits.max_message_size))
-        .max_frame_size(Some(limits.max_frame_size));
-    let stream = if ahead.is_empty() {
+        .max_frame_size(Some(limits.max_frame_size))
+}
+
+/// tungstenite on `io`, which has read `ahead` already, as a transport
+/// that holds `held` (the connection's count) while it lives.
+async fn transport<S>(
+    io: S,
+    ahead: Vec<u8>,
+    config: WebSocketConfig,
+    held: Option<Arc<Progress>>,
+) -> Tungstenite<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let inner = if ahead.is_empty() {
         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
     } else {
         WebSocketStream::from_partially_read(io, ahead, Role::Server, Some(config)).await
     };
-    socket.run(Tungstenite { inner: stream }).await;
+    Tungstenite { inner, _held: held }
 }
 
 pin_project_lite::pin_project! {
@@ -81,6 +99,9 @@ pin_project_lite::pin_project! {
     struct Tungstenite<S> {
         #[pin]
         inner: WebSocketStream<S>,
+        // The connection's count, when the connection was taken out of
+        // the watchdog's wrapper that held it.
+        _held: Option<Arc<Progress>>,
     }
 }
 
@@ -94,6 +115,7 @@ fn error(e: WsError) -> Error {
     }
 }
 
+#[inline]
 fn from_ws(message: WsMessage) -> Option<Message> {
     Some(match message {
         WsMessage::Text(text) => Message::Text(text.into()),
@@ -109,6 +131,7 @@ fn from_ws(message: WsMessage) -> Option<Message> {
     })
 }
 
+#[inline]
 fn to_ws(message: Message) -> WsMessage {
     match message {
         Message::Text(text) => WsMessage::Text(text.into()),
