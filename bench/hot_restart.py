@@ -29,10 +29,15 @@ clients are Python, so the rates are the clients' and far below wrk's: the
 picture is about what happens at each HUP, the tables about throughput.
 --rounds 0 draws the picture only. Needs matplotlib (Debian python3-matplotlib).
 
+With --pin SERVER,CLIENT (CPU numbers, e.g. --pin 1,0) start_server and every
+generation it starts run on CPU SERVER and wrk on CPU CLIENT (taskset), so
+neither steals the other's core mid-run: on a 2-core machine unpinned rounds
+split into a fast and a slow group depending on where the scheduler put them.
+
 Usage: bench/hot_restart.py [--adapters actix,hyper,axum] [--rounds 3] [--duration 10]
                             [--hup-every 2] [--connections 64] [--threads 1]
                             [--workers 1] [--plot FILE.svg] [--plot-seconds 10]
-                            [--plot-connections 8]
+                            [--plot-connections 8] [--pin SERVER,CLIENT]
 Needs: wrk and start_server (apt-get install wrk libserver-starter-perl);
 builds release binaries (demo-app, plain-A) with cargo first.
 """
@@ -43,13 +48,16 @@ from stderr_lines import StderrLines
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
 
+# Command prefixes that pin the server and wrk to a CPU each (--pin).
+PIN = {"server": [], "client": []}
+
 
 class Supervisor(StderrLines):
     """start_server --port 127.0.0.1:0 around one variant; stderr read in the background."""
 
     def __init__(self, argv, env):
         self.proc = subprocess.Popen(
-            ["start_server", "--port", "127.0.0.1:0", "--"] + argv,
+            PIN["server"] + ["start_server", "--port", "127.0.0.1:0", "--"] + argv,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=env, text=True, start_new_session=True)
         self.follow(self.proc)
@@ -87,7 +95,7 @@ def to_ms(text):
 
 def wrk(addr, duration, connections, threads, during=None):
     cmd = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration, "--latency", "http://%s/" % addr]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(PIN["client"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if during:
         during()
     out, _ = p.communicate()
@@ -340,7 +348,15 @@ def main():
     ap.add_argument("--plot", metavar="FILE.svg", help="also draw requests and failures over time across HUPs")
     ap.add_argument("--plot-seconds", type=float, default=10.0)
     ap.add_argument("--plot-connections", type=int, default=8)
+    ap.add_argument("--pin", metavar="SERVER,CLIENT",
+                    help="run the server on CPU SERVER and wrk on CPU CLIENT (taskset)")
     args = ap.parse_args()
+    if args.pin:
+        cpus = args.pin.split(",")
+        if len(cpus) != 2 or not all(c.isdigit() for c in cpus):
+            ap.error("--pin %r: expected two CPU numbers, SERVER,CLIENT (e.g. 1,0)" % args.pin)
+        PIN["server"] = ["taskset", "-c", cpus[0]]
+        PIN["client"] = ["taskset", "-c", cpus[1]]
     if args.plot:
         try:
             import matplotlib  # noqa: F401 (checked before the runs, not after)
@@ -368,9 +384,10 @@ def main():
 
     if args.rounds > 0:
         print()
-        print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d; "
+        print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d%s; "
               "medians over rounds (restarts and failed requests: totals)" % (
-                  args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers))
+                  args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers,
+                  ", server on CPU %s and wrk on CPU %s" % tuple(args.pin.split(",")) if args.pin else ""))
         for a in args.adapters:
             report(a, runs)
     if args.plot:
