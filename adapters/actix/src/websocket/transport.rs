@@ -202,7 +202,7 @@ impl Conn {
                     Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                 },
                 // A frame over the limit is refused before it is all in.
-                Ok(None) if self.read.len() > self.max_frame + MAX_HEADER => {
+                Ok(None) if self.read.len() > self.max_frame.saturating_add(MAX_HEADER) => {
                     let e = too_big(format_args!("a frame over {} bytes", self.max_frame));
                     return Poll::Ready(Some(Err(self.fail(e))));
                 }
@@ -295,19 +295,22 @@ pub(crate) struct ActixSocket {
 }
 
 impl ActixSocket {
-    /// The connection, while it lasts, on its worker's thread.
+    /// The connection, while it lasts, on its worker's thread (none on
+    /// another thread, or once the thread's registry is gone at its exit).
     fn conn(&self) -> Option<Rc<RefCell<Conn>>> {
-        SOCKETS.with_borrow(|sockets| match sockets.get(self.slot) {
-            Some((id, conn)) if *id == self.id => Some(conn.clone()),
-            _ => None,
-        })
+        SOCKETS
+            .try_with(|sockets| match sockets.try_borrow().ok()?.get(self.slot) {
+                Some((id, conn)) if *id == self.id => Some(conn.clone()),
+                _ => None,
+            })
+            .ok()
+            .flatten()
     }
 }
 
 impl Drop for ActixSocket {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn() {
-            let mut conn = conn.borrow_mut();
+        if let Some(Ok(mut conn)) = self.conn().as_deref().map(RefCell::try_borrow_mut) {
             // What the client sends from now on is discarded.
             conn.payload = Payload::None;
             conn.reading = false;
@@ -324,9 +327,10 @@ impl Drop for ActixSocket {
 fn forget(slot: usize, id: u64) {
     // `try_with`: the registry may be gone at the thread's exit.
     let _ = SOCKETS.try_with(|sockets| {
-        let mut sockets = sockets.borrow_mut();
-        if sockets.get(slot).is_some_and(|(at, _)| *at == id) {
-            sockets.remove(slot);
+        if let Ok(mut sockets) = sockets.try_borrow_mut() {
+            if sockets.get(slot).is_some_and(|(at, _)| *at == id) {
+                sockets.remove(slot);
+            }
         }
     });
 }
