@@ -120,7 +120,7 @@ pub use router::{RouteBuilder, RouteCollection, Router};
 pub use settings::Config;
 pub use shutdown::{DrainToken, DrainTrigger, Outcome};
 pub use status::{DrainStatus, Phase};
-pub use websocket::{CloseFrame, Message, SocketHandler, SocketOutput, WebSocket};
+pub use websocket::{CloseFrame, Message, SocketHandler, SocketOutput, Utf8Bytes, WebSocket};
 
 /// Re-exported so adapters and apps use the same `http` and `bytes` versions.
 pub use bytes;

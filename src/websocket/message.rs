@@ -2,12 +2,15 @@
 
 use bytes::Bytes;
 
+use super::text::Utf8Bytes;
+
 /// One WebSocket message (fragmented messages arrive whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Message {
-    /// A text message (UTF-8, checked by the protocol layer).
-    Text(String),
+    /// A text message (UTF-8, checked by the protocol layer), shared
+    /// rather than copied: it derefs to `str`.
+    Text(Utf8Bytes),
     /// A binary message.
     Binary(Bytes),
     /// A ping; the server answers it with a pong by itself.
@@ -25,15 +28,21 @@ impl Message {
     }
 }
 
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Message {
+        Message::Text(text)
+    }
+}
+
 impl From<String> for Message {
     fn from(text: String) -> Message {
-        Message::Text(text)
+        Message::Text(text.into())
     }
 }
 
 impl From<&str> for Message {
     fn from(text: &str) -> Message {
-        Message::Text(text.to_owned())
+        Message::Text(text.into())
     }
 }
 
@@ -97,7 +106,11 @@ mod tests {
         let frame = CloseFrame::new(CloseFrame::NORMAL, &long);
         assert!(frame.reason.len() <= 123);
         assert_eq!(frame.reason.chars().count(), 61);
-        assert_eq!(Message::from("hi"), Message::Text("hi".to_owned()));
+        assert_eq!(Message::from("hi"), Message::Text("hi".into()));
+        assert_eq!(
+            Message::from(String::from("hi")),
+            Message::from(Utf8Bytes::from_static("hi"))
+        );
         assert!(Message::from(vec![1u8]).is_data());
         assert!(!Message::Ping(Bytes::new()).is_data());
     }

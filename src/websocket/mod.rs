@@ -14,6 +14,7 @@ mod message;
 mod route;
 mod session;
 mod socket;
+mod text;
 
 pub use config::WebSocketConfig;
 pub use message::{CloseFrame, Message};
@@ -21,3 +22,4 @@ pub(crate) use route::SocketRoute;
 pub use route::{SocketHandler, SocketOutput};
 pub use session::{AcceptedSocket, SocketUpgrade, WebSockets};
 pub use socket::{Transport, WebSocket};
+pub use text::Utf8Bytes;

@@ -6,12 +6,14 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use futures_timer::Delay;
 use futures_util::future::{select, Either};
+use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 
 use super::config::WebSocketConfig;
@@ -197,7 +199,9 @@ impl AcceptedSocket {
             shared.begin_closing();
         };
         let timeout = sockets.config.close_timeout;
-        let ended = match select(pin!(handler), pin!(watch)).await {
+        // The watch is polled when the drain (or its grace's timer) wakes
+        // it, not at every message the handler's task is woken for.
+        let ended = match select(pin!(handler), OnWake::new(pin!(watch))).await {
             Either::Left((ended, _)) => Some(ended),
             // Past the grace, the handler has `close_timeout` to return: a
             // client that reads nothing cannot hold the drain.
@@ -242,6 +246,70 @@ impl AcceptedSocket {
     }
 }
 
+/// A future polled only when its own waker fired (and at the first poll),
+/// not at every wake of the task it shares: the drain's watch beside a
+/// socket's handler, whose task wakes for every message.
+struct OnWake<F> {
+    future: F,
+    flag: Arc<WakeFlag>,
+    /// `flag` as a waker, for `future`.
+    waker: Waker,
+    /// The task's waker `flag` holds.
+    task: Option<Waker>,
+}
+
+struct WakeFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future + Unpin> OnWake<F> {
+    /// `future`, polled at first and then only when it woke.
+    fn new(future: F) -> OnWake<F> {
+        let flag = Arc::new(WakeFlag {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        OnWake {
+            future,
+            waker: Waker::from(flag.clone()),
+            flag,
+            task: None,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for OnWake<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
+        // A wake used up the registration: register again, before the
+        // future is polled, so a wake while it runs is not lost.
+        if woken || !this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.flag.task.register(cx.waker());
+            this.task = Some(cx.waker().clone());
+        }
+        if !woken {
+            return Poll::Pending;
+        }
+        this.future
+            .poll_unpin(&mut Context::from_waker(&this.waker))
+    }
+}
+
 /// The close handshake from the server's side, then the end of the connection.
 async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
     if shared.ended() && shared.failure().is_none() {
@@ -277,4 +345,72 @@ async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
         }
     }
     let _ = shared.shut().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the wakes of the task.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A future that counts its polls, keeps its last waker, and is ready once told.
+    #[derive(Default)]
+    struct Probe {
+        polls: AtomicUsize,
+        ready: AtomicBool,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    impl Future for &Probe {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.ready.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn on_wake_polls_its_future_only_when_it_woke_and_never_loses_a_wake() {
+        let probe = Probe::default();
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut on_wake = OnWake::new(&probe);
+        let polls = || probe.polls.load(Ordering::SeqCst);
+        let wakes = || task.0.load(Ordering::SeqCst);
+        let wake_probe = || probe.waker.lock().unwrap().as_ref().unwrap().wake_by_ref();
+
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+        assert_eq!(polls(), 1, "polled at first");
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+        assert_eq!(
+            polls(),
+            1,
+            "not polled when the task woke for something else"
+        );
+
+        for round in 1..=3 {
+            wake_probe();
+            assert_eq!(wakes(), round, "the future's wake wakes the task");
+            assert!(Pin::new(&mut on_wake).poll(&mut cx).is_pending());
+            assert_eq!(polls(), 1 + round, "polled after its own wake");
+        }
+
+        probe.ready.store(true, Ordering::SeqCst);
+        wake_probe();
+        assert!(Pin::new(&mut on_wake).poll(&mut cx).is_ready());
+    }
 }

@@ -6,7 +6,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 use futures_util::task::AtomicWaker;
@@ -211,6 +211,10 @@ fn closed(why: &str) -> Error {
 pub struct WebSocket {
     shared: Arc<Shared>,
     token: DrainToken,
+    /// The waker `shared.recv_waker` holds: registered again only when
+    /// another task reads (only `begin_closing` wakes it, and after that
+    /// `recv` never waits again).
+    recv_waker: Option<Waker>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -224,7 +228,11 @@ impl fmt::Debug for WebSocket {
 
 impl WebSocket {
     pub(super) fn new(shared: Arc<Shared>, token: DrainToken) -> WebSocket {
-        WebSocket { shared, token }
+        WebSocket {
+            shared,
+            token,
+            recv_waker: None,
+        }
     }
 
     /// The next message: text, binary, ping, pong, or the client's Close
@@ -234,9 +242,13 @@ impl WebSocket {
     /// with 1009 or 1002.
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         let shared = &*self.shared;
+        let registered = &mut self.recv_waker;
         shared.busy.store(false, Ordering::SeqCst);
         poll_fn(|cx| {
-            shared.recv_waker.register(cx.waker());
+            if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                shared.recv_waker.register(cx.waker());
+                *registered = Some(cx.waker().clone());
+            }
             if shared.closing.load(Ordering::SeqCst) {
                 return Poll::Ready(None);
             }

@@ -122,6 +122,7 @@ macro_rules! cases {
             h2_hostile::known_h2_attacks_leave_others_served_and_the_drain_bounded,
             h2_hostile::a_flood_of_streams_past_the_limit_is_refused_not_served,
             websocket::echo_text_binary_ping_and_a_client_close,
+            websocket::a_frame_sent_with_the_handshake_is_echoed,
             websocket::an_oversized_message_is_closed_with_1009,
             websocket::fragments_arrive_whole_and_text_that_is_not_utf8_closes_with_1002,
             websocket::a_plain_request_to_a_socket_route_is_426,

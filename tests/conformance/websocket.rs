@@ -180,6 +180,60 @@ pub fn echo_text_binary_ping_and_a_client_close(adapter: &Adapter) {
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }
 
+/// A client may send its first frame right behind the handshake, before the
+/// 101 arrives (RFC 6455 lets it pipeline): those bytes were read with the
+/// request, and must reach the socket. Written by hand, in one write, since
+/// a library client waits for the 101.
+pub fn a_frame_sent_with_the_handshake_is_echoed(adapter: &Adapter) {
+    use std::io::Read;
+    let (mut app, addr, _dir) = inherited(adapter, "");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sent = format!(
+        "GET /ws/echo HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    // A masked text frame, "hi".
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    sent.extend_from_slice(&[0x81, 0x82]);
+    sent.extend_from_slice(&mask);
+    sent.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+    stream.write_all(&sent).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let head_end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).expect("the 101 within 10 s");
+        assert!(
+            n > 0,
+            "closed before the 101: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    while got.len() < head_end + 4 {
+        let n = stream.read(&mut buf).expect("the echo within 10 s");
+        assert!(n > 0, "closed before the echo");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        &got[head_end..head_end + 4],
+        &[0x81, 0x02, b'h', b'i'],
+        "the echo of \"hi\""
+    );
+    drop(stream);
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
 pub fn an_oversized_message_is_closed_with_1009(adapter: &Adapter) {
     let (mut app, addr, _dir) = inherited(
         adapter,

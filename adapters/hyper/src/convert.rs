@@ -182,9 +182,7 @@ fn upgrade(
     };
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                crate::websocket::serve(hyper_util::rt::TokioIo::new(upgraded), socket).await;
-            }
+            Ok(upgraded) => crate::websocket::serve_upgraded(upgraded, socket).await,
             Err(e) => log::debug!("hyper: websocket upgrade failed: {e}"),
         }
     });

@@ -102,6 +102,15 @@ impl Replay {
         !self.prefix.is_empty() || self.error.is_some()
     }
 
+    /// What is left to give back: the prefix's unread bytes, or the error
+    /// met past it.
+    pub(crate) fn into_rest(self) -> io::Result<Vec<u8>> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.prefix.get(self.at..).unwrap_or_default().to_vec()),
+        }
+    }
+
     /// Reads what is left of the prefix (and, with the prefix's end, what
     /// `inner` has ready), or from `inner` once the prefix is gone.
     #[cold]

@@ -285,6 +285,16 @@ impl<I> Watched<I> {
             replay: Replay::new(prefix),
         }
     }
+
+    /// The IO back, for an upgraded connection the watchdog no longer
+    /// watches: the stream, the bytes read ahead and not given back yet,
+    /// and the progress, which holds the connection's count (keep it while
+    /// the stream lives). An error met past the read-ahead bytes, not given
+    /// back yet, is returned instead.
+    pub(crate) fn into_parts(self) -> io::Result<(I, Vec<u8>, Arc<Progress>)> {
+        let rest = self.replay.into_rest()?;
+        Ok((self.inner, rest, self.progress))
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {

@@ -12,17 +12,51 @@ use std::task::{Context, Poll};
 use futures_util::{Sink, Stream};
 use handover::adapter::AcceptedSocket;
 use handover::{CloseFrame, Error, ErrorKind, Message};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::{frame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
+
+use crate::watchdog::Watched;
 
 /// The bytes tungstenite reads at most at once.
 const READ_BUFFER: usize = 8 * 1024;
 
 /// Runs an accepted socket on `io`, the connection after its 101 response.
 pub async fn serve<S>(io: S, socket: AcceptedSocket)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_read_ahead(io, Vec::new(), socket).await;
+}
+
+/// Runs an accepted socket on the connection hyper upgraded. A clear-text
+/// TCP connection is taken back out of hyper's and the watchdog's wrappers
+/// (the watchdog has stopped with the HTTP connection), so the socket's
+/// every read and write goes straight to the stream; any other is served
+/// through them.
+pub(crate) async fn serve_upgraded(upgraded: Upgraded, socket: AcceptedSocket) {
+    let parts = match upgraded.downcast::<TokioIo<Watched<TcpStream>>>() {
+        Ok(parts) => parts,
+        Err(upgraded) => return serve(TokioIo::new(upgraded), socket).await,
+    };
+    match parts.io.into_inner().into_parts() {
+        Ok((stream, mut ahead, progress)) => {
+            // What the client sent after its request: the socket's first bytes.
+            ahead.extend_from_slice(&parts.read_buf);
+            serve_read_ahead(stream, ahead, socket).await;
+            // The connection stays counted until here.
+            drop(progress);
+        }
+        Err(e) => log::debug!("hyper: websocket connection failed before it started: {e}"),
+    }
+}
+
+async fn serve_read_ahead<S>(io: S, ahead: Vec<u8>, socket: AcceptedSocket)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -34,7 +68,11 @@ where
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(limits.max_message_size))
         .max_frame_size(Some(limits.max_frame_size));
-    let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let stream = if ahead.is_empty() {
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
+    } else {
+        WebSocketStream::from_partially_read(io, ahead, Role::Server, Some(config)).await
+    };
     socket.run(Tungstenite { inner: stream }).await;
 }
 
@@ -58,7 +96,7 @@ fn error(e: WsError) -> Error {
 
 fn from_ws(message: WsMessage) -> Option<Message> {
     Some(match message {
-        WsMessage::Text(text) => Message::Text(text.as_str().to_owned()),
+        WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Binary(data) => Message::Binary(data),
         WsMessage::Ping(data) => Message::Ping(data),
         WsMessage::Pong(data) => Message::Pong(data),
