@@ -35,7 +35,7 @@ use actix_http::Payload;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use handover::config::WebSocketConfig;
-use handover::{CloseFrame, Error, ErrorKind, Message};
+use handover::{CloseFrame, Error, ErrorKind, Message, Utf8Bytes};
 use slab::Slab;
 
 /// Encoded bytes the body may hold before the sink waits (and the stream
@@ -137,9 +137,8 @@ fn error(e: ProtocolError) -> Error {
 fn received(frame: Frame) -> Result<Message, Error> {
     Ok(match frame {
         Frame::Text(data) => Message::Text(
-            std::str::from_utf8(&data)
-                .map_err(|e| protocol(format_args!("a text message is not UTF-8: {e}")))?
-                .to_owned(),
+            Utf8Bytes::try_from(data)
+                .map_err(|e| protocol(format_args!("a text message is not UTF-8: {e}")))?,
         ),
         Frame::Binary(data) => Message::Binary(data),
         Frame::Ping(data) => Message::Ping(data),
