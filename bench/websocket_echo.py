@@ -5,8 +5,8 @@ echo written on each framework's own WebSocket support.
 
 Variants, each under Perl start_server with one worker:
 - handover-A: demo-app --server A, `GET /ws/echo` a socket route (the
-  WebSocket handle, tokio-tungstenite through the adapter, the drain's
-  bookkeeping);
+  WebSocket handle, tokio-tungstenite on hyper, actix-http's own codec on
+  actix, the drain's bookkeeping);
 - plain-hyper (WS=1): hyper's upgrade with tokio-tungstenite directly;
 - plain-actix: actix-ws, actix-web's own WebSockets.
 

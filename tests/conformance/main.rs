@@ -124,6 +124,7 @@ macro_rules! cases {
             websocket::echo_text_binary_ping_and_a_client_close,
             websocket::a_frame_sent_with_the_handshake_is_echoed,
             websocket::an_oversized_message_is_closed_with_1009,
+            websocket::fragments_arrive_whole_and_text_that_is_not_utf8_closes_with_1002,
             websocket::a_plain_request_to_a_socket_route_is_426,
             websocket::a_panicking_socket_handler_closes_with_1011_and_the_server_goes_on,
             websocket::the_drain_closes_with_1012_when_a_supervisor_holds_the_listener,

@@ -1,8 +1,9 @@
 //! WebSockets on every adapter, driven by the Python `websockets` package
 //! (a client nobody here wrote; Debian's python3-websockets): echo, pings,
-//! limits, the handshake's refusal, closes from either side, and the drain:
-//! 1012 under a supervisor, 1001 without, the socket counted until it
-//! closes, the deadline, and clients across hot deploys.
+//! limits, fragments, text that is not UTF-8, the handshake's refusal,
+//! closes from either side, and the drain: 1012 under a supervisor, 1001
+//! without, the socket counted until it closes, the deadline, and clients
+//! across hot deploys.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -243,6 +244,16 @@ pub fn an_oversized_message_is_closed_with_1009(adapter: &Adapter) {
     // At the limit is fine, and the server goes on.
     let result = run(&["too_big", &url(addr, "/ws/echo"), "1024"]);
     assert_eq!(result["answered"], 1024, "{result}");
+    app.signal(libc::SIGTERM);
+    assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
+}
+
+pub fn fragments_arrive_whole_and_text_that_is_not_utf8_closes_with_1002(adapter: &Adapter) {
+    let (mut app, addr, _dir) = inherited(adapter, "");
+    let result = run(&["fragments", &url(addr, "/ws/echo")]);
+    assert_eq!(result["text"], "hello, w\u{f6}rld", "{result}");
+    assert_eq!(result["binary"], serde_json::json!([0, 1, 254, 255]));
+    assert_eq!(close_code(&result), Some(1002), "{result}");
     app.signal(libc::SIGTERM);
     assert_eq!(app.exit_code(Duration::from_secs(10)), 0);
 }

@@ -7,6 +7,9 @@ the last line is the result. Scenarios:
 
   echo URL             text, binary, ping/pong, then a client-initiated close
   too_big URL BYTES    sends a message of BYTES bytes; reports the close code
+  fragments URL        a text and a binary message sent in fragments, then
+                       a text frame that is not UTF-8; reports the echoes
+                       and the close code
   hold URL             opens, prints {"open": true}, then waits for the
                        server's Close (or stdin to close: then closes itself)
   hold_many URL N      opens N, prints {"open": N}, then waits for every
@@ -58,6 +61,22 @@ async def too_big(url, size):
             out({"answered": len(reply)})
         except websockets.ConnectionClosed:
             out({"close": closed_info(ws)})
+
+
+async def fragments(url):
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(["hel", "lo, ", "w\u00f6rld"])
+        text = await ws.recv()
+        await ws.send([b"\x00\x01", b"\xfe\xff"])
+        binary = await ws.recv()
+        # A text frame whose bytes are not UTF-8 (the client's own framing,
+        # below `send`, which only sends valid text).
+        await ws.write_frame(True, 0x1, b"ok \xc3\x28")
+        try:
+            reply = await asyncio.wait_for(ws.recv(), 10)
+            out({"text": text, "binary": list(binary), "answered": repr(reply)})
+        except websockets.ConnectionClosed:
+            out({"text": text, "binary": list(binary), "close": closed_info(ws)})
 
 
 async def hold(url):
@@ -210,6 +229,8 @@ def main():
         asyncio.run(echo(url))
     elif scenario == "too_big":
         asyncio.run(too_big(url, int(sys.argv[3])))
+    elif scenario == "fragments":
+        asyncio.run(fragments(url))
     elif scenario == "hold":
         asyncio.run(hold(url))
     elif scenario == "echo_load":
