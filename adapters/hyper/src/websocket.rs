@@ -3,8 +3,8 @@
 //! frames) and speaks handover's [`Message`] as a
 //! [`Transport`](handover::adapter::Transport); the handler, the drain's
 //! grace and Close, and the count are handover's
-//! ([`AcceptedSocket::run`]). Public because `handover-actix` runs its
-//! WebSockets with it too.
+//! ([`AcceptedSocket::run`]). [`serve`] is public: an adapter for another
+//! server on tokio IO can run its WebSockets with it.
 
 use std::pin::Pin;
 use std::sync::Arc;
