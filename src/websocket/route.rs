@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Version};
 
@@ -45,8 +47,35 @@ where
     Fut::Output: SocketOutput,
 {
     fn call(&self, request: Request, socket: WebSocket) -> SocketFuture {
-        let future = self(request, socket);
-        Box::pin(async move { future.await.into_result() })
+        Box::pin(Outcome {
+            future: self(request, socket),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future, its output written out as it ends (what a
+    /// `map` does, without the state a `map` keeps: this one is polled at
+    /// every message).
+    struct Outcome<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> Future for Outcome<F>
+where
+    F: Future,
+    F::Output: SocketOutput,
+{
+    type Output = Result<(), String>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        self.project()
+            .future
+            .poll(cx)
+            .map(SocketOutput::into_result)
     }
 }
 

@@ -185,7 +185,7 @@ impl AcceptedSocket {
             counted,
             sockets,
         } = self;
-        let shared = Arc::new(Shared::new(Box::pin(transport)));
+        let shared = Arc::new(Shared::new(transport));
         let token = sockets.token.clone();
         let handler =
             AssertUnwindSafe(task(WebSocket::new(shared.clone(), token.clone()))).catch_unwind();
@@ -338,7 +338,11 @@ async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
                 _ => "",
             };
             let frame = CloseFrame::new(code, reason);
-            if shared.send(Message::Close(Some(frame))).await.is_err() {
+            if shared
+                .send(Message::Close(Some(frame)), false)
+                .await
+                .is_err()
+            {
                 return;
             }
         }

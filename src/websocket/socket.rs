@@ -35,9 +35,60 @@ impl<T> Transport for T where
 {
 }
 
+/// A transport behind its lock, as [`Shared`] drives it: one call through
+/// the vtable per operation, with the transport's own methods (generic,
+/// inlined) behind it, instead of one call per `Stream`/`Sink` method.
+trait Locked: Send + Sync {
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>>;
+    /// Hands `message` to the transport once it is ready (taking it out of
+    /// the option), then flushes.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+    ) -> Poll<Result<(), Error>>;
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<T: Transport> Locked for Mutex<Pin<Box<T>>> {
+    #[inline]
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        lock(self).as_mut().poll_next(cx)
+    }
+
+    #[inline]
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+    ) -> Poll<Result<(), Error>> {
+        let mut io = lock(self);
+        if message.is_some() {
+            std::task::ready!(io.as_mut().poll_ready(cx))?;
+            if let Some(message) = message.take() {
+                io.as_mut().start_send(message)?;
+            }
+        }
+        io.as_mut().poll_flush(cx)
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        lock(self).as_mut().poll_flush(cx)
+    }
+
+    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        lock(self).as_mut().poll_close(cx)
+    }
+}
+
 /// The state a [`WebSocket`] shares with the task that serves it.
 pub(super) struct Shared {
-    io: Mutex<Pin<Box<dyn Transport>>>,
+    io: Box<dyn Locked>,
     /// The drain's grace is over: `recv` ends, and `send` fails unless it
     /// answers a message already received.
     closing: AtomicBool,
@@ -54,9 +105,9 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(io: Pin<Box<dyn Transport>>) -> Shared {
+    pub(super) fn new(io: impl Transport) -> Shared {
         Shared {
-            io: Mutex::new(io),
+            io: Box::new(Mutex::new(Box::pin(io))),
             closing: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             close_sent: AtomicBool::new(false),
@@ -67,24 +118,23 @@ impl Shared {
         }
     }
 
-    fn io(&self) -> MutexGuard<'_, Pin<Box<dyn Transport>>> {
-        self.io.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Ends the handler's reading: its `recv` returns `None` from now on.
     pub(super) fn begin_closing(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.recv_waker.wake();
     }
 
+    #[inline]
     pub(super) fn close_sent(&self) -> bool {
         self.close_sent.load(Ordering::SeqCst)
     }
 
+    #[inline]
     pub(super) fn close_received(&self) -> bool {
         self.close_received.load(Ordering::SeqCst)
     }
 
+    #[inline]
     pub(super) fn ended(&self) -> bool {
         self.ended.load(Ordering::SeqCst)
     }
@@ -97,11 +147,12 @@ impl Shared {
     }
 
     /// The next message from the transport, noting Close frames, failures and the end.
+    #[inline]
     pub(super) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         if self.ended() || self.close_received() {
             return Poll::Ready(None);
         }
-        let next = std::task::ready!(self.io().as_mut().poll_next(cx));
+        let next = std::task::ready!(self.io.poll_next(cx));
         match &next {
             None => self.ended.store(true, Ordering::SeqCst),
             Some(Ok(Message::Close(_))) => self.close_received.store(true, Ordering::SeqCst),
@@ -127,7 +178,7 @@ impl Shared {
         if self.close_received() || (self.ended() && self.failure().is_none()) {
             return Poll::Ready(None);
         }
-        let next = std::task::ready!(self.io().as_mut().poll_next(cx));
+        let next = std::task::ready!(self.io.poll_next(cx));
         match &next {
             Some(Ok(Message::Close(_))) => self.close_received.store(true, Ordering::SeqCst),
             Some(Ok(_)) => {}
@@ -137,39 +188,39 @@ impl Shared {
     }
 
     /// Sends `message` and flushes it (one future, polled straight from
-    /// the handler's: no `async fn` layer between them).
+    /// the handler's: no `async fn` layer between them); fails at once when
+    /// `refused` (the drain's grace is over and nothing waits for an answer).
     pub(super) fn send(
         &self,
         message: Message,
+        refused: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
         let is_close = matches!(message, Message::Close(_));
         let mut message = Some(message);
         poll_fn(move |cx| {
+            if refused {
+                return Poll::Ready(Err(closed("the server is restarting")));
+            }
             if message.is_some() && self.close_sent() {
                 return Poll::Ready(Err(closed("the Close frame has been sent")));
             }
-            let mut io = self.io();
-            if message.is_some() {
-                std::task::ready!(io.as_mut().poll_ready(cx))?;
-                if let Some(message) = message.take() {
-                    io.as_mut().start_send(message)?;
-                    if is_close {
-                        self.close_sent.store(true, Ordering::SeqCst);
-                    }
-                }
+            let had = message.is_some();
+            let sent = self.io.poll_send(cx, &mut message);
+            if is_close && had && message.is_none() {
+                self.close_sent.store(true, Ordering::SeqCst);
             }
-            io.as_mut().poll_flush(cx)
+            sent
         })
     }
 
     /// Flushes what the transport holds (a pong, the reply to a Close).
     pub(super) async fn flush(&self) -> Result<(), Error> {
-        poll_fn(|cx| self.io().as_mut().poll_flush(cx)).await
+        poll_fn(|cx| self.io.poll_flush(cx)).await
     }
 
     /// Closes the connection.
     pub(super) async fn shut(&self) -> Result<(), Error> {
-        poll_fn(|cx| self.io().as_mut().poll_close(cx)).await
+        poll_fn(|cx| self.io.poll_close(cx)).await
     }
 }
 
@@ -243,11 +294,14 @@ impl WebSocket {
     /// drain's grace is over. An error (a message over the size limits, a
     /// protocol violation) is followed by `None`; the server then closes
     /// with 1009 or 1002.
-    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+    ///
+    /// (A plain `fn` returning the future, not an `async fn`: one state
+    /// machine less to go through at every message.)
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message, Error>>> + Send + '_ {
         let shared = &*self.shared;
         let registered = &mut self.recv_waker;
         shared.busy.store(false, Ordering::SeqCst);
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 shared.recv_waker.register(cx.waker());
                 *registered = Some(cx.waker().clone());
@@ -263,7 +317,6 @@ impl WebSocket {
             }
             Poll::Ready(next)
         })
-        .await
     }
 
     /// Sends `message` (a `String`, `&str`, `Bytes` or `Vec<u8>` converts
@@ -273,11 +326,12 @@ impl WebSocket {
     /// [`ErrorKind::WebSocket`] when the connection failed, a Close frame
     /// has been sent, or the drain's grace is over and no received message
     /// waits for an answer.
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+    pub fn send(
+        &mut self,
+        message: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
         let shared = &*self.shared;
-        if shared.closing.load(Ordering::SeqCst) && !shared.busy.load(Ordering::SeqCst) {
-            return Err(closed("the server is restarting"));
-        }
+        let refused = shared.closing.load(Ordering::SeqCst) && !shared.busy.load(Ordering::SeqCst);
         let message = match message.into() {
             Message::Close(frame) => {
                 let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseFrame::NORMAL, ""));
@@ -286,7 +340,7 @@ impl WebSocket {
             }
             message => message,
         };
-        shared.send(message).await
+        shared.send(message, refused)
     }
 
     /// Sends a Close frame with `code` and `reason` (cut to 123 bytes).
@@ -297,7 +351,7 @@ impl WebSocket {
     /// As [`WebSocket::send`]; a second Close is an error too.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
         let frame = CloseFrame::new(code, reason);
-        self.shared.send(Message::Close(Some(frame))).await
+        self.shared.send(Message::Close(Some(frame)), false).await
     }
 
     /// Resolves when the drain starts (the process is about to leave).

@@ -115,7 +115,7 @@ fn error(e: WsError) -> Error {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn from_ws(message: WsMessage) -> Option<Message> {
     Some(match message {
         WsMessage::Text(text) => Message::Text(text.into()),
@@ -154,6 +154,7 @@ where
 {
     type Item = Result<Message, Error>;
 
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             return match std::task::ready!(self.as_mut().project().inner.poll_next(cx)) {
@@ -176,14 +177,17 @@ where
 {
     type Error = Error;
 
+    #[inline]
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.project().inner.poll_ready(cx).map_err(error)
     }
 
+    #[inline]
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         self.project().inner.start_send(to_ws(item)).map_err(error)
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.project().inner.poll_flush(cx).map_err(error)
     }
