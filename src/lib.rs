@@ -65,8 +65,8 @@
 //!
 //! ## Module layering
 //!
-//! From the bottom up, each module uses only those below it: `error`,
-//! `reason`, `connections`, `requests`; `status`; `body`, `identity`,
+//! From the bottom up, each module uses only those below it: `alarm`,
+//! `error`, `reason`, `connections`, `requests`; `status`; `body`, `identity`,
 //! `readiness`, `shutdown`, `protocol`, `tls` (which uses `protocol`),
 //! `listener`; `health` (which uses `responder`);
 //! `responder`, `abort`, `input`, `response`, `sse`, `websocket`, `handler`,
@@ -75,6 +75,7 @@
 //! See `docs/architecture.md`.
 
 mod abort;
+mod alarm;
 mod app;
 mod body;
 mod connections;
@@ -103,6 +104,8 @@ mod signal;
 pub mod sse;
 mod status;
 mod tls;
+#[cfg(test)]
+mod wake_count;
 mod websocket;
 
 pub use abort::Abort;
@@ -151,6 +154,7 @@ pub mod adapter {
     //! [`ServeContext::drain`] with its [`DrainHooks`]. See
     //! `docs/writing-an-adapter.md`.
 
+    pub use crate::alarm::Alarm;
     pub use crate::connections::{ConnectionGuard, ConnectionKind, Connections};
     pub use crate::drain::{DrainHooks, HookFuture};
     pub use crate::input::PeerAddr;

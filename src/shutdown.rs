@@ -367,15 +367,8 @@ impl<T> Future for Watch<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wake_count::Count;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn futures_wake_on_transitions() {

@@ -6,19 +6,19 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use futures_timer::Delay;
 use futures_util::future::{select, Either};
-use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 
 use super::config::WebSocketConfig;
 use super::message::{CloseFrame, Message};
 use super::socket::{Shared, Transport, WebSocket};
+use crate::alarm::Alarm;
 use crate::connections::{ConnectionGuard, ConnectionKind, Connections};
 use crate::responder::Response;
 use crate::shutdown::DrainToken;
@@ -259,41 +259,22 @@ impl AcceptedSocket {
 /// socket's handler, whose task wakes for every message.
 struct OnWake<F> {
     future: F,
-    flag: Arc<WakeFlag>,
-    /// `flag` as a waker, for `future`.
+    alarm: Arc<Alarm>,
+    /// The alarm's waker, for `future`.
     waker: Waker,
-    /// The task's waker `flag` holds.
-    task: Option<Waker>,
-}
-
-struct WakeFlag {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-    }
+    /// The task's waker the alarm holds.
+    registered: Option<Waker>,
 }
 
 impl<F: Future + Unpin> OnWake<F> {
     /// `future`, polled at first and then only when it woke.
     fn new(future: F) -> OnWake<F> {
-        let flag = Arc::new(WakeFlag {
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
+        let (alarm, waker) = Alarm::new();
         OnWake {
             future,
-            waker: Waker::from(flag.clone()),
-            flag,
-            task: None,
+            alarm,
+            waker,
+            registered: None,
         }
     }
 }
@@ -303,14 +284,7 @@ impl<F: Future + Unpin> Future for OnWake<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
-        // A wake used up the registration: register again, before the
-        // future is polled, so a wake while it runs is not lost.
-        if woken || !this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            this.flag.task.register(cx.waker());
-            this.task = Some(cx.waker().clone());
-        }
-        if !woken {
+        if !this.alarm.rang(cx, &mut this.registered) {
             return Poll::Pending;
         }
         this.future
@@ -362,15 +336,8 @@ async fn close(shared: &Shared, code: u16, crossed: &AtomicUsize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Counts the wakes of the task.
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_count::Count;
+    use std::sync::atomic::AtomicBool;
 
     /// A future that counts its polls, keeps its last waker, and is ready once told.
     #[derive(Default)]

@@ -10,7 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use handover::adapter::{ConnectionGuard, Connections, Requests};
+use handover::adapter::{Alarm, ConnectionGuard, Connections, Requests};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::alarm::Alarm;
 use crate::http2::Http2;
 use crate::preface::{sniff, Sniffed};
 use crate::service::{Lingering, MakeService, WithPeer};

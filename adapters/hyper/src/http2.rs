@@ -22,7 +22,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use handover::adapter::{ConnectionGuard, ConnectionKind, Connections, Requests};
+use handover::adapter::{Alarm, ConnectionGuard, ConnectionKind, Connections, Requests};
 use handover::config::ServerConfig;
 use handover::BoxError;
 use hyper::body::Incoming;
@@ -33,7 +33,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::alarm::Alarm;
 use crate::goaway::GoawayGate;
 pub use crate::preface::{sniff, Prefixed, Sniffed, PREFACE};
 pub use crate::service::{Closing, Serving};

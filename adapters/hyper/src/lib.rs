@@ -57,7 +57,6 @@
 //! # Ok::<(), handover::Error>(())
 //! ```
 
-mod alarm;
 mod connection;
 mod convert;
 mod goaway;

@@ -1,8 +1,9 @@
-//! What wakes a connection task besides its own IO: the drain's close flag
-//! and the watchdog's tick (and on HTTP/2 the GOAWAY gate and the drain's
-//! sleeps). They are polled with the [`Alarm`]'s waker, which notes that
-//! one of them fired before it wakes the task, so the task polls them again
-//! only then, not at every wake for a read or a write.
+//! [`Alarm`]: futures that share a task with busier work (a connection's
+//! IO, a socket's messages) polled only when one of them woke, not at
+//! every wake of the task: on hyper, the drain's close flag and the
+//! watchdog's tick beside the connection (and on HTTP/2 the GOAWAY gate and
+//! the drain's sleeps); in the root crate, the drain's watch beside a
+//! WebSocket handler.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,9 +11,29 @@ use std::task::{Context, Wake, Waker};
 
 use futures_util::task::AtomicWaker;
 
-/// One connection task's alarm.
+/// The alarm of one task: its futures are polled with the alarm's waker,
+/// which notes that one of them fired before it wakes the task, so the task
+/// polls them again only then.
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::{Context, Poll, Waker};
+/// use handover::adapter::Alarm;
+///
+/// let (alarm, alarm_waker) = Alarm::new();
+/// let mut registered = None;
+/// let mut tick = pin!(std::future::pending::<()>());
+/// let mut cx = Context::from_waker(Waker::noop());
+/// // At every wake of the task, after its own work:
+/// if alarm.rang(&cx, &mut registered) {
+///     let mut alarms = Context::from_waker(&alarm_waker);
+///     assert!(tick.as_mut().poll(&mut alarms).is_pending());
+/// }
+/// assert!(!alarm.rang(&cx, &mut registered), "nothing woke since");
+/// ```
 #[derive(Debug)]
-pub(crate) struct Alarm {
+pub struct Alarm {
     /// An alarm future woke since the task last looked (set at first, so
     /// that the first poll registers them).
     rang: AtomicBool,
@@ -22,7 +43,7 @@ pub(crate) struct Alarm {
 
 impl Alarm {
     /// An alarm, and the waker to poll the alarm futures with.
-    pub(crate) fn new() -> (Arc<Alarm>, Waker) {
+    pub fn new() -> (Arc<Alarm>, Waker) {
         let alarm = Arc::new(Alarm {
             rang: AtomicBool::new(true),
             task: AtomicWaker::new(),
@@ -35,7 +56,8 @@ impl Alarm {
     /// is the one woken next time. `registered` is the caller's note of
     /// the waker it registered last: an unchanged task is not registered
     /// again at every call, only after a wake used its registration up.
-    pub(crate) fn rang(&self, cx: &Context<'_>, registered: &mut Option<Waker>) -> bool {
+    #[inline]
+    pub fn rang(&self, cx: &Context<'_>, registered: &mut Option<Waker>) -> bool {
         let same = registered
             .as_ref()
             .is_some_and(|waker| waker.will_wake(cx.waker()));
@@ -61,7 +83,7 @@ impl Alarm {
 impl Alarm {
     /// Makes the next [`Alarm::rang`] true without waking the task: for a
     /// caller that must poll its alarm futures again in the same poll.
-    pub(crate) fn ring(&self) {
+    pub fn ring(&self) {
         self.rang.store(true, Ordering::Release);
     }
 }
@@ -80,15 +102,8 @@ impl Wake for Alarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wake_count::Count;
     use std::sync::atomic::AtomicUsize;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn rings_once_per_wake_and_wakes_the_task() {
