@@ -18,9 +18,9 @@ Usage: bench/idle_rss.py [--adapters actix,hyper,axum] [--connections 2000]
                          [--rounds 3] [--no-build]
 Needs: start_server; builds release binaries with cargo first.
 """
-import argparse, os, re, resource, socket, statistics, subprocess, sys, tempfile
+import argparse, os, re, resource, socket, statistics, sys
 
-from served import ROOT, TARGET, served
+from served import TARGET, build, served, setup
 
 TARGET_RATIO = 1.1
 
@@ -96,15 +96,8 @@ def main():
             sys.exit("idle_rss: the open-file limit (%d) is below %d connections" % (hard, want))
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     if not args.no_build:
-        packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
-        subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)],
-                       cwd=ROOT, check=True)
-    work = tempfile.mkdtemp()
-    cfg = os.path.join(work, "bench.toml")
-    with open(cfg, "w") as f:
-        f.write('[http]\nworkers = 1\nkeep_alive = "120s"\n')
-    env = dict(os.environ, RUST_LOG="info", WORKERS="1")
-    env.pop("SERVER_STARTER_PORT", None)
+        build(args.adapters)
+    work, cfg, env = setup('[http]\nworkers = 1\nkeep_alive = "120s"\n', RUST_LOG="info", WORKERS="1")
     print("| adapter | server | RSS listening MiB | RSS with %d idle MiB | KiB per connection | vs plain | target | met | open |"
           % args.connections)
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")

@@ -34,9 +34,9 @@ Usage: bench/instructions.py [--adapters actix,hyper,axum] [--duration 8] [--h2]
 Needs: valgrind, wrk (or h2load with --h2), start_server; builds release
 binaries with cargo first.
 """
-import argparse, os, re, subprocess, sys, tempfile
+import argparse, os, re, subprocess, sys
 
-from served import ROOT, TARGET, callgrind_total, served
+from served import TARGET, build, callgrind_total, served, setup
 
 
 def load(addr, duration, h2, path):
@@ -81,17 +81,11 @@ def main():
     args = ap.parse_args()
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
-    subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)], cwd=ROOT, check=True)
-    work = tempfile.mkdtemp()
-    cfg = os.path.join(work, "bench.toml")
-    with open(cfg, "w") as f:
-        f.write('[http]\nworkers = 1\n')
+    build(args.adapters)
+    work, cfg, env = setup('[http]\nworkers = 1\n', RUST_LOG="info", WORKERS="1")
     cfg_mw = os.path.join(work, "bench-middleware.toml")
     with open(cfg_mw, "w") as f:
         f.write('[http]\nworkers = 1\n[app]\nmiddleware = ["error", "date"]\n')
-    env = dict(os.environ, RUST_LOG="info", WORKERS="1")
-    env.pop("SERVER_STARTER_PORT", None)
     if args.app == "api-template":
         # plain-actix adds the template's routes only when asked: actix-web's
         # cost per request grows with an app's routes.

@@ -1,10 +1,30 @@
 """What the bench scripts that measure one server at a time share: the
-release binaries' place, a server started under Perl start_server (inside
-callgrind when asked) and waited for, and callgrind's instruction total."""
-import contextlib, glob, os, re, subprocess, time
+release binaries' place and their build, the servers' config and
+environment, a server started under Perl start_server (inside callgrind
+when asked) and waited for, and callgrind's instruction total."""
+import contextlib, glob, os, re, subprocess, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target", "release")
+
+
+def build(adapters):
+    """Builds the release binaries: demo-app and plain-A for each adapter A."""
+    packages = ["demo-app"] + ["plain-" + a for a in adapters]
+    subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)],
+                   cwd=ROOT, check=True)
+
+
+def setup(config, **env):
+    """A work directory holding `config` as bench.toml, the file's path, and
+    the servers' environment (`env` added, no inherited SERVER_STARTER_PORT)."""
+    work = tempfile.mkdtemp()
+    cfg = os.path.join(work, "bench.toml")
+    with open(cfg, "w") as f:
+        f.write(config)
+    env = dict(os.environ, **env)
+    env.pop("SERVER_STARTER_PORT", None)
+    return work, cfg, env
 
 
 def wait_for(path, pattern, timeout=60):

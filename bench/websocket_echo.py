@@ -27,9 +27,9 @@ Usage: bench/websocket_echo.py [--adapters actix,hyper] [--connections 8]
                                [--keep DIR]
 Needs: /usr/bin/python3 with python3-websockets, start_server, valgrind.
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, os, subprocess, sys
 
-from served import ROOT, TARGET, callgrind_total, served
+from served import ROOT, TARGET, build, callgrind_total, served, setup
 
 CLIENT = os.path.join(ROOT, "tests", "conformance", "ws_client.py")
 
@@ -55,15 +55,8 @@ def main():
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     if not args.no_build:
-        packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
-        subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)],
-                       cwd=ROOT, check=True)
-    work = tempfile.mkdtemp()
-    cfg = os.path.join(work, "bench.toml")
-    with open(cfg, "w") as f:
-        f.write('[http]\nworkers = 1\n')
-    env = dict(os.environ, RUST_LOG="info", WORKERS="1", WS="1")
-    env.pop("SERVER_STARTER_PORT", None)
+        build(args.adapters)
+    work, cfg, env = setup('[http]\nworkers = 1\n', RUST_LOG="info", WORKERS="1", WS="1")
     print("| adapter | server | round trips/s | instructions per round trip | vs plain | target | met | round trips under callgrind |")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |")
     for a in args.adapters:
