@@ -6,17 +6,28 @@ all under Perl start_server, loaded by wrk on 127.0.0.1:
   plain-A     bench/plain-A: the bare framework, socket taken from
               SERVER_STARTER_PORT by hand
 
-For each round and each variant (order reversed every other round):
-  steady   wrk for --duration seconds, no restart
+Steady throughput, paired: for each adapter A the three servers run at once,
+each under its own start_server, and wrk loads them in turn for --slice-seconds
+each, --slices times (order reversed every other slice). Each slice gives a
+server's requests per second and p99 against plain-A's in the same slice; the
+table shows the medians of those paired ratios and their spread. On a shared
+2-core VM the machine itself runs in fast and slow stretches (plain-A
+included, by as much as a quarter, pinned or not), so ratios of one server's
+run against another's run seconds later measure the machine; ratios within a
+slice measure the servers.
+
+Then, for each round and each variant (order reversed every other round), a
+fresh start_server:
   restart  wrk for --duration seconds while start_server gets HUP every --hup-every s
   exit     one GET /sleep?ms=2500 in flight, HUP (start_server sends TERM to the
            old generation after its 1 s --interval, while the request is still
            running); time from its response to the old generation's exit as
            start_server reports it ("old worker P died")
-Prints one table per adapter pair with medians over rounds, and the ratios the
-targets use: a row per server with its steady throughput and p99 latency
-against plain-A and the targets (>= 0.97 of plain's requests per second, p99
-no more than 5 % above plain's), and failed requests under restart.
+Prints one table per adapter with the steady medians, the restart medians
+over rounds and failed requests under restart, then the ratios the targets
+use: each server's paired steady throughput and p99 against plain-A's and the
+targets (>= 0.97 of plain's requests per second, p99 no more than 5 % above
+plain's).
 
 With --plot FILE.svg it then draws the picture: for each adapter, handover-A
 and plain-A each run --plot-seconds under start_server with a HUP every
@@ -35,6 +46,7 @@ neither steals the other's core mid-run: on a 2-core machine unpinned rounds
 split into a fast and a slow group depending on where the scheduler put them.
 
 Usage: bench/hot_restart.py [--adapters actix,hyper,axum] [--rounds 3] [--duration 10]
+                            [--slices 15] [--slice-seconds 2]
                             [--hup-every 2] [--connections 64] [--threads 1]
                             [--workers 1] [--plot FILE.svg] [--plot-seconds 10]
                             [--plot-connections 8] [--pin SERVER,CLIENT]
@@ -152,12 +164,45 @@ def variants(args, cfg):
     return out
 
 
+def steady(args, plan, adapter, runs):
+    """The paired steady slices of adapter's three servers, all running at once;
+    appends each slice's wrk result to runs[name]["steady"]."""
+    names = [v + adapter for v in ("handover-", "native-", "plain-")]
+    sups = {}
+    try:
+        for name in names:
+            sups[name] = Supervisor(*plan[name])
+        for name in names:
+            # Warm-up: connections, the allocator's pools and the CPU caches.
+            wrk(sups[name].addr, 1, args.connections, args.threads)
+        for i in range(args.slices):
+            for name in names if i % 2 == 0 else names[::-1]:
+                runs[name]["steady"].append(wrk(sups[name].addr, args.slice_seconds, args.connections, args.threads))
+            print("slice %d %s" % (i + 1, ", ".join(
+                "%s %.0f req/s" % (name, runs[name]["steady"][-1]["rps"]) for name in names)), file=sys.stderr)
+    finally:
+        for sup in sups.values():
+            sup.stop()
+
+
+def paired(runs, name, plain, key):
+    """name's steady ratios to plain's in the same slice, for key (rps or p99)."""
+    return [x[key] / y[key] for x, y in zip(runs[name]["steady"], runs[plain]["steady"])]
+
+
+def quartiles(xs):
+    """Lower quartile, median and upper quartile."""
+    if len(xs) < 2:
+        return xs[0], xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4)
+    return q[0], statistics.median(xs), q[2]
+
+
 def measure(args, argv, env, r):
-    """One round of one variant under a fresh start_server; appends to `r`."""
+    """One restart round of one variant under a fresh start_server; appends to `r`."""
     sup = Supervisor(argv, env)
     try:
         time.sleep(0.5)
-        r["steady"].append(wrk(sup.addr, args.duration, args.connections, args.threads))
 
         def hups():
             n = 0
@@ -314,25 +359,30 @@ def report(adapter, runs):
     for name, r in (("handover-" + adapter, h), ("native-" + adapter, n), ("plain-" + adapter, p)):
         for mode in ("steady", "restart"):
             rows = r[mode]
+            if not rows:
+                continue
             print("| %s | %s | %s | %d | %.0f | %.2f | %.2f | %s |" % (
                 name, mode, r["restarts"] if mode == "restart" else 0, failed(rows),
                 med(x["rps"] for x in rows), med(x["p99"] for x in rows), med(x["max"] for x in rows),
                 "%.1f" % med(r["exit"]) if mode == "restart" else ""))
     print()
-    steady = lambda r: med(x["rps"] for x in r["steady"])
-    p99 = lambda r: med(x["p99"] for x in r["steady"])
-    print("| server | steady req/s vs plain | target | met | steady p99 vs plain | target | met |")
+    print("| server | steady req/s vs plain, paired (quartiles) | target | met "
+          "| steady p99 vs plain, paired (quartiles) | target | met |")
     print("| --- | ---: | ---: | --- | ---: | ---: | --- |")
-    for name, r in (("handover-" + adapter, h), ("native-" + adapter, n)):
-        rps, lat = steady(r) / steady(p), p99(r) / p99(p)
-        print("| %s | %.3f | >= 0.97 | %s | %.3f | <= 1.05 | %s |" % (
-            name, rps, "yes" if rps >= 0.97 else "**no**", lat, "yes" if lat <= 1.05 else "**no**"))
+    for name in ("handover-" + adapter, "native-" + adapter):
+        if not p["steady"]:
+            break
+        lo, rps, hi = quartiles(paired(runs, name, "plain-" + adapter, "rps"))
+        llo, lat, lhi = quartiles(paired(runs, name, "plain-" + adapter, "p99"))
+        print("| %s | %.3f (%.3f-%.3f) | >= 0.97 | %s | %.3f (%.3f-%.3f) | <= 1.05 | %s |" % (
+            name, rps, lo, hi, "yes" if rps >= 0.97 else "**no**",
+            lat, llo, lhi, "yes" if lat <= 1.05 else "**no**"))
     print()
-    print("steady throughput handover / plain: %.3f" % (steady(h) / steady(p)))
-    print("steady throughput native / plain: %.3f" % (steady(n) / steady(p)))
     print("failed requests under restart handover / native / plain: %d / %d / %d" % (
         failed(h["restart"]), failed(n["restart"]), failed(p["restart"])))
-    print("handover max latency, restart / steady: %.2f" % (med(x["max"] for x in h["restart"]) / med(x["max"] for x in h["steady"])))
+    if h["restart"] and h["steady"]:
+        print("handover max latency, restart / steady: %.2f" % (
+            med(x["max"] for x in h["restart"]) / med(x["max"] for x in h["steady"])))
 
 
 def main():
@@ -340,7 +390,9 @@ def main():
     ap.add_argument("--adapters", type=lambda v: [a for a in v.split(",") if a], default="actix,hyper,axum",
                     help="comma-separated adapters; each A compares handover-A with plain-A")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--duration", type=int, default=10, help="seconds of wrk per restart round")
+    ap.add_argument("--slices", type=int, default=15, help="paired steady slices per adapter")
+    ap.add_argument("--slice-seconds", type=int, default=2, help="seconds of wrk per server and slice")
     ap.add_argument("--hup-every", type=float, default=2.0)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
@@ -373,20 +425,24 @@ def main():
     plan = variants(args, cfg)
     names = list(plan)
     runs = {name: {"steady": [], "restart": [], "exit": [], "restarts": 0} for name in names}
+    if args.rounds > 0:
+        for a in args.adapters:
+            steady(args, plan, a, runs)
     for rnd in range(args.rounds):
         for name in names if rnd % 2 == 0 else names[::-1]:
             argv, env = plan[name]
             r = runs[name]
             measure(args, argv, env, r)
-            print("round %d %-16s steady %8.0f req/s, restart %8.0f req/s, %d failed, exit %.1f ms" % (
-                rnd + 1, name, r["steady"][-1]["rps"], r["restart"][-1]["rps"],
+            print("round %d %-16s restart %8.0f req/s, %d failed, exit %.1f ms" % (
+                rnd + 1, name, r["restart"][-1]["rps"],
                 r["restart"][-1]["failed"], r["exit"][-1]), file=sys.stderr)
 
     if args.rounds > 0:
         print()
-        print("wrk -t%d -c%d -d%ds, %d rounds alternated, HUP every %gs, server workers %d%s; "
-              "medians over rounds (restarts and failed requests: totals)" % (
-                  args.threads, args.connections, args.duration, args.rounds, args.hup_every, args.workers,
+        print("wrk -t%d -c%d; steady: %d paired slices of %ds; restart: -d%ds, %d rounds alternated, "
+              "HUP every %gs; server workers %d%s; medians (restarts and failed requests: totals)" % (
+                  args.threads, args.connections, args.slices, args.slice_seconds, args.duration,
+                  args.rounds, args.hup_every, args.workers,
                   ", server on CPU %s and wrk on CPU %s" % tuple(args.pin.split(",")) if args.pin else ""))
         for a in args.adapters:
             report(a, runs)
