@@ -136,7 +136,8 @@ pub fn run(mut config: Config) -> Result<Outcome, Error> {
     // This binary has one server; the config need not name it.
     config.server = handover_axum::NAME.to_owned();
     Droplet::new(config)
-        .with_factory(AxumFactory::new(app()))
+        // What `into_make_service_with_connect_info::<SocketAddr>()` was.
+        .with_factory(AxumFactory::new(app()).with_connect_info())
         .run()
 }
 

@@ -19,11 +19,14 @@
 //!   match to the responder, so axum routes and a handover `Router` can
 //!   share one server.
 //!
-//! Every request carries what `into_make_service_with_connect_info::<SocketAddr>()`
-//! gives a handler, [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo)
-//! (on TCP listeners; a unix socket has no peer address, so a handler that
-//! extracts it answers 500 there, as under `axum::serve`), and the drain
-//! token, extracted as [`Drain`].
+//! Every request carries the drain token, extracted as [`Drain`]. As under
+//! `axum::serve`, a handler gets [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo)
+//! when the app asks for it: [`AxumFactory::with_connect_info`] is what
+//! `into_make_service_with_connect_info::<SocketAddr>()` was (on TCP
+//! listeners; a unix socket has no peer address, so a handler that extracts
+//! it answers 500 there, as under `axum::serve`). Without it the extractor
+//! answers 500, as axum's does, and no request pays for an extension it
+//! does not read.
 //!
 //! `[http]`'s limits and timeouts apply to every connection (head size and
 //! time, keep-alive, HTTP/2 limits, TLS); `body_limit` bounds what the
@@ -91,6 +94,8 @@ pub struct AxumFactory<S = Router> {
     fallback: Option<fn(S, ResponderFallback) -> S>,
     /// Serves the app's responder alone, without `service`.
     responder_only: bool,
+    /// Gives every request its peer address as `ConnectInfo<SocketAddr>`.
+    connect_info: bool,
 }
 
 impl<S> std::fmt::Debug for AxumFactory<S> {
@@ -98,6 +103,7 @@ impl<S> std::fmt::Debug for AxumFactory<S> {
         f.debug_struct("AxumFactory")
             .field("responder_fallback", &self.fallback.is_some())
             .field("responder_only", &self.responder_only)
+            .field("connect_info", &self.connect_info)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +116,7 @@ impl AxumFactory<Router> {
             service: router,
             fallback: None,
             responder_only: false,
+            connect_info: false,
         }
     }
 
@@ -189,7 +196,38 @@ impl<S> AxumFactory<S> {
             service,
             fallback: None,
             responder_only: false,
+            connect_info: false,
         }
+    }
+}
+
+impl<S> AxumFactory<S> {
+    /// Gives every request on a TCP listener its peer address as
+    /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), as
+    /// `app.into_make_service_with_connect_info::<SocketAddr>()` does under
+    /// `axum::serve`. Off by default, as there: each request then pays
+    /// for one more extension (about 300 instructions, with the growth of
+    /// its extension map; `bench/instructions.py`).
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use axum::{extract::ConnectInfo, routing::get, Router};
+    /// use handover::{Config, Droplet};
+    ///
+    /// async fn peer(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+    ///     peer.to_string()
+    /// }
+    /// let app = Router::new().route("/", get(peer));
+    /// let mut config = Config::default();
+    /// config.server = handover_axum::NAME.to_owned();
+    /// Droplet::new(config)
+    ///     .with_factory(handover_axum::AxumFactory::new(app).with_connect_info())
+    ///     .run()?;
+    /// # Ok::<(), handover::Error>(())
+    /// ```
+    pub fn with_connect_info(mut self) -> Self {
+        self.connect_info = true;
+        self
     }
 }
 
@@ -218,6 +256,7 @@ where
         }
         let service = self.service.clone();
         let fallback = self.fallback;
+        let connect_info = self.connect_info;
         let body_limit = config.body_limit;
         handover_hyper::server(NAME, config, listeners, move |ctx: &ServeContext| {
             let app = match fallback {
@@ -233,6 +272,7 @@ where
                 app: app.clone(),
                 drain: drain.clone(),
                 peer,
+                connect_info,
                 record_peer,
             }
         })

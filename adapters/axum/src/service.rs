@@ -1,6 +1,7 @@
 //! One connection's service: the app's tower service, called with axum's
 //! request type and what a handler extracts from each request's
-//! extensions (its connection's `ConnectInfo`, the drain token).
+//! extensions (the drain token, and its connection's `ConnectInfo` when the
+//! app asked for it).
 
 use std::net::SocketAddr;
 
@@ -18,6 +19,8 @@ pub(crate) struct Connection<S> {
     pub(crate) drain: Drain,
     /// The connection's peer (TCP only).
     pub(crate) peer: Option<SocketAddr>,
+    /// Whether requests carry `ConnectInfo<SocketAddr>` (`with_connect_info`).
+    pub(crate) connect_info: bool,
     /// Whether requests also carry handover's `PeerAddr` (`[app] peer_addr`).
     pub(crate) record_peer: bool,
 }
@@ -34,8 +37,10 @@ where
         let mut request = request.map(axum::body::Body::new);
         let extensions = request.extensions_mut();
         if let Some(peer) = self.peer {
-            // As `into_make_service_with_connect_info::<SocketAddr>()` does.
-            extensions.insert(ConnectInfo(peer));
+            if self.connect_info {
+                // As `into_make_service_with_connect_info::<SocketAddr>()` does.
+                extensions.insert(ConnectInfo(peer));
+            }
             if self.record_peer {
                 extensions.insert(PeerAddr(peer));
             }

@@ -170,8 +170,16 @@ fn echo_app(mut config: handover::Config) -> Result<handover::Outcome, handover:
 /// axum routes, and the app's handover router for the rest.
 fn mixed_app(mut config: handover::Config) -> Result<handover::Outcome, handover::Error> {
     config.server = handover_axum::NAME.to_owned();
-    let axum_routes =
-        axum::Router::new().route("/axum", axum::routing::get(|| async { "from axum\n" }));
+    let axum_routes = axum::Router::new()
+        .route("/axum", axum::routing::get(|| async { "from axum\n" }))
+        .route(
+            "/peer",
+            axum::routing::get(
+                |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| async move {
+                    peer.to_string()
+                },
+            ),
+        );
     let handover_routes = handover::Router::new()
         .get("/handover", |_: handover::Request| async {
             handover::Response::new(handover::Body::from("from handover\n"))
@@ -200,6 +208,11 @@ fn axum_routes_and_the_handover_responder_share_a_server() {
     );
     let echoed = support::post(addr, "/handover/echo", b"body through axum").unwrap();
     assert_eq!(echoed.text(), "body through axum");
+    // No `with_connect_info`: no `ConnectInfo`, and axum's extractor
+    // answers 500, as under `axum::serve` without it.
+    let peer = support::get(addr, "/peer").unwrap();
+    assert_eq!(peer.status, 500, "{peer:?}");
+    assert!(peer.text().contains("ConnectInfo"), "{peer:?}");
     // What neither router has: the handover router's 404.
     assert_eq!(support::get(addr, "/missing").unwrap().status, 404);
     app.signal(libc::SIGTERM);
