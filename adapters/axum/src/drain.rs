@@ -11,9 +11,12 @@ use http::request::Parts;
 /// WebSocket when the drain starts (`drain.draining().await`), or say 503
 /// in a health check (`drain.is_draining()`).
 ///
-/// Every request served by an [`AxumFactory`](crate::AxumFactory) carries
-/// it. Outside handover (a router called in a unit test, say) it is a
-/// token of its own that never drains.
+/// A request's own `Drain` extension, if it has one (a test can give it
+/// one); otherwise the drain of the [`AxumFactory`](crate::AxumFactory)
+/// server whose threads run the handler
+/// ([`handover_hyper::current_drain`]), so requests need not carry it.
+/// Outside handover (a router called in a unit test, or a task moved to a
+/// runtime of the app's own) it is a token of its own that never drains.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -44,10 +47,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Drain {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(match parts.extensions.get::<Drain>() {
-            Some(drain) => drain.clone(),
-            None => Drain(handover::DrainTrigger::new().token()),
-        })
+        if let Some(drain) = parts.extensions.get::<Drain>() {
+            return Ok(drain.clone());
+        }
+        Ok(Drain(
+            handover_hyper::current_drain()
+                .unwrap_or_else(|| handover::DrainTrigger::new().token()),
+        ))
     }
 }
 

@@ -19,7 +19,7 @@
 //!   match to the responder, so axum routes and a handover `Router` can
 //!   share one server.
 //!
-//! Every request carries the drain token, extracted as [`Drain`]. As under
+//! A handler extracts the drain token as [`Drain`]. As under
 //! `axum::serve`, a handler gets [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo)
 //! when the app asks for it: [`AxumFactory::with_connect_info`] is what
 //! `into_make_service_with_connect_info::<SocketAddr>()` was (on TCP
@@ -152,9 +152,8 @@ impl Default for AxumFactory<Router> {
     /// (`handover-hyper`'s, with its drain, timeouts, HTTP/2 and
     /// WebSockets), with no axum router in between: it answers as
     /// `AxumFactory::new(Router::new()).with_responder_fallback()` would,
-    /// without an empty router's dispatch and the axum request extensions
-    /// (`ConnectInfo`, [`Drain`]) that no handover handler reads. What
-    /// `demo-app --server axum` runs. Put axum routes in front of the
+    /// without an empty router's dispatch and the conversion to axum's
+    /// request type. What `demo-app --server axum` runs. Put axum routes in front of the
     /// responder with [`AxumFactory::with_responder_fallback`].
     ///
     /// ```no_run
@@ -266,11 +265,9 @@ where
                 ),
                 None => service,
             };
-            let drain = Drain(ctx.token());
             let record_peer = ctx.records_peer_addr();
             move |peer: Option<SocketAddr>| Connection {
                 app: app.clone(),
-                drain: drain.clone(),
                 peer,
                 connect_info,
                 record_peer,

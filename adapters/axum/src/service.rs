@@ -1,7 +1,7 @@
 //! One connection's service: the app's tower service, called with axum's
 //! request type and what a handler extracts from each request's
-//! extensions (the drain token, and its connection's `ConnectInfo` when the
-//! app asked for it).
+//! extensions (its connection's `ConnectInfo`, when the app asked for it;
+//! the drain token is the server thread's, see `Drain`).
 
 use std::net::SocketAddr;
 
@@ -10,13 +10,10 @@ use handover::adapter::PeerAddr;
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
-use crate::drain::Drain;
-
 /// Calls the app's service for each request of one connection.
 #[derive(Clone)]
 pub(crate) struct Connection<S> {
     pub(crate) app: S,
-    pub(crate) drain: Drain,
     /// The connection's peer (TCP only).
     pub(crate) peer: Option<SocketAddr>,
     /// Whether requests carry `ConnectInfo<SocketAddr>` (`with_connect_info`).
@@ -45,7 +42,6 @@ where
                 extensions.insert(PeerAddr(peer));
             }
         }
-        extensions.insert(self.drain.clone());
         // A tower service is called once ready; a clone keeps `&self`.
         self.app.clone().oneshot(request)
     }

@@ -12,7 +12,8 @@
 //!   `main` only (see `examples/native_hyper.rs`).
 //! * [`server`] and [`ResponderService`] are for adapters built on hyper
 //!   (`handover-axum`): this crate's whole server, serving a service made
-//!   per connection, and the responder as a hyper service.
+//!   per connection, and the responder as a hyper service;
+//!   [`current_drain`] is the drain token on the server's threads.
 //!
 //! HTTP/1 upgrades (a WebSocket: `Connection: upgrade` answered with 101)
 //! are served: the upgraded IO goes to the app (`hyper::upgrade::on`), and
@@ -59,6 +60,7 @@
 
 mod connection;
 mod convert;
+mod current;
 mod goaway;
 pub mod http2;
 mod preface;
@@ -78,6 +80,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 pub use crate::convert::ResponderService;
+pub use crate::current::current_drain;
 use crate::service::{FnSource, NativeService, ServiceSource};
 
 /// The name both factories are registered under.

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::connection::{connection, Shared};
+use crate::current;
 use crate::http2::Http2;
 use crate::service::{MakeService, ServiceSource};
 use crate::wait::closing;
@@ -314,14 +315,22 @@ impl<S: ServiceSource> Server for HyperServer<S> {
             service,
         } = *self;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
-        runtime.enable_all().thread_name(format!("{name}-worker"));
+        let token = ctx.token();
+        runtime
+            .enable_all()
+            .thread_name(format!("{name}-worker"))
+            // `current_drain` on every thread the runtime starts.
+            .on_thread_start(move || current::give(token.clone()));
         if config.workers > 0 {
             runtime.worker_threads(config.workers);
         }
         let runtime = runtime
             .build()
             .map_err(|e| serve_error(name, "cannot start the tokio runtime", e))?;
+        // And on this one while it runs the server.
+        let entered = current::enter(ctx.token());
         let outcome = runtime.block_on(serve(name, config, listeners, tls, service, ctx));
+        drop(entered);
         // Whatever is still running was cut by a forced stop: do not wait for it.
         runtime.shutdown_background();
         outcome
