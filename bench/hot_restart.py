@@ -365,13 +365,12 @@ def report(adapter, runs):
                 name, mode, r["restarts"] if mode == "restart" else 0, failed(rows),
                 med(x["rps"] for x in rows), med(x["p99"] for x in rows), med(x["max"] for x in rows),
                 "%.1f" % med(r["exit"]) if mode == "restart" else ""))
-    print()
-    print("| server | steady req/s vs plain, paired (quartiles) | target | met "
-          "| steady p99 vs plain, paired (quartiles) | target | met |")
-    print("| --- | ---: | ---: | --- | ---: | ---: | --- |")
-    for name in ("handover-" + adapter, "native-" + adapter):
-        if not p["steady"]:
-            break
+    if p["steady"]:
+        print()
+        print("| server | steady req/s vs plain, paired (quartiles) | target | met "
+              "| steady p99 vs plain, paired (quartiles) | target | met |")
+        print("| --- | ---: | ---: | --- | ---: | ---: | --- |")
+    for name in ("handover-" + adapter, "native-" + adapter) if p["steady"] else ():
         lo, rps, hi = quartiles(paired(runs, name, "plain-" + adapter, "rps"))
         llo, lat, lhi = quartiles(paired(runs, name, "plain-" + adapter, "p99"))
         print("| %s | %.3f (%.3f-%.3f) | >= 0.97 | %s | %.3f (%.3f-%.3f) | <= 1.05 | %s |" % (
@@ -425,7 +424,7 @@ def main():
     plan = variants(args, cfg)
     names = list(plan)
     runs = {name: {"steady": [], "restart": [], "exit": [], "restarts": 0} for name in names}
-    if args.rounds > 0:
+    if args.rounds > 0 and args.slices > 0:
         for a in args.adapters:
             steady(args, plan, a, runs)
     for rnd in range(args.rounds):
