@@ -153,8 +153,8 @@ impl Default for AxumFactory<Router> {
     /// WebSockets), with no axum router in between: it answers as
     /// `AxumFactory::new(Router::new()).with_responder_fallback()` would,
     /// without an empty router's dispatch and the conversion to axum's
-    /// request type. What `demo-app --server axum` runs. Put axum routes in front of the
-    /// responder with [`AxumFactory::with_responder_fallback`].
+    /// request type. What `demo-app --server axum` runs. Put axum routes in
+    /// front of the responder with [`AxumFactory::with_responder_fallback`].
     ///
     /// ```no_run
     /// use handover::{Body, Config, Droplet, Request, Response, Router};
@@ -198,15 +198,14 @@ impl<S> AxumFactory<S> {
             connect_info: false,
         }
     }
-}
 
-impl<S> AxumFactory<S> {
     /// Gives every request on a TCP listener its peer address as
     /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), as
     /// `app.into_make_service_with_connect_info::<SocketAddr>()` does under
     /// `axum::serve`. Off by default, as there: each request then pays
-    /// for one more extension (about 300 instructions, with the growth of
-    /// its extension map; `bench/instructions.py`).
+    /// for one more extension, an allocation (about 300 instructions per
+    /// request in `bench/instructions.py`'s native-axum row while it was
+    /// always on).
     ///
     /// ```no_run
     /// use std::net::SocketAddr;
