@@ -53,12 +53,10 @@ Usage: bench/hot_restart.py [--adapters actix,hyper,axum] [--rounds 3] [--durati
 Needs: wrk and start_server (apt-get install wrk libserver-starter-perl);
 builds release binaries (demo-app, plain-A) with cargo first.
 """
-import argparse, multiprocessing, os, re, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, multiprocessing, os, re, signal, socket, statistics, subprocess, sys, threading, time, urllib.request
 
+from served import TARGET, build, setup
 from stderr_lines import StderrLines
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "target", "release")
 
 # Command prefixes that pin the server and wrk to a CPU each (--pin).
 PIN = {"server": [], "client": []}
@@ -150,14 +148,12 @@ def exit_after_last_response(sup):
     return (exited - done["t"]) * 1000.0
 
 
-def variants(args, cfg):
+def variants(adapters, cfg, env):
     """name -> (argv, env), in run order, for each adapter A: handover-A (demo-app:
     the handover Router through the adapter), native-A (plain-A's own app served
     by handover's NativeFactory), plain-A (the bare framework)."""
-    env = dict(os.environ, RUST_LOG="info", WORKERS=str(args.workers))
-    env.pop("SERVER_STARTER_PORT", None)
     out = {}
-    for a in args.adapters:
+    for a in adapters:
         out["handover-" + a] = ([os.path.join(TARGET, "demo-app"), "--config", cfg, "--server", a], env)
         out["native-" + a] = ([os.path.join(TARGET, "plain-" + a), "--handover", cfg], env)
         out["plain-" + a] = ([os.path.join(TARGET, "plain-" + a)], env)
@@ -416,12 +412,10 @@ def main():
                      "python3-matplotlib, then run this script with /usr/bin/python3)" % sys.executable)
     if not args.adapters:
         ap.error("--adapters: need at least one adapter")
-    packages = ["demo-app"] + ["plain-" + a for a in args.adapters]
-    subprocess.run(["cargo", "build", "--release", "-q"] + [x for p in packages for x in ("-p", p)], cwd=ROOT, check=True)
-    cfg = os.path.join(tempfile.mkdtemp(), "bench.toml")
-    with open(cfg, "w") as f:
-        f.write('[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers)
-    plan = variants(args, cfg)
+    build(args.adapters)
+    _, cfg, env = setup('[http]\nworkers = %d\nshutdown_timeout = "30s"\ndrain_linger = "2s"\n' % args.workers,
+                        RUST_LOG="info", WORKERS=str(args.workers))
+    plan = variants(args.adapters, cfg, env)
     names = list(plan)
     runs = {name: {"steady": [], "restart": [], "exit": [], "restarts": 0} for name in names}
     if args.rounds > 0 and args.slices > 0:
