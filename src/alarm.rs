@@ -78,9 +78,7 @@ impl Alarm {
         }
         true
     }
-}
 
-impl Alarm {
     /// Makes the next [`Alarm::rang`] true without waking the task: for a
     /// caller that must poll its alarm futures again in the same poll.
     pub fn ring(&self) {

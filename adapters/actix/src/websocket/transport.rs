@@ -305,6 +305,19 @@ impl ActixSocket {
             .ok()
             .flatten()
     }
+
+    /// Ready while the body holds less than [`HIGH_WATER`] bytes.
+    fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(conn) = self.conn() else {
+            return Poll::Ready(Err(gone()));
+        };
+        let mut conn = conn.borrow_mut();
+        if conn.write.len() >= HIGH_WATER {
+            remember(&mut conn.writer, cx);
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl Drop for ActixSocket {
@@ -342,21 +355,6 @@ impl Stream for ActixSocket {
             Some(conn) => conn.borrow_mut().poll_message(cx),
             None => Poll::Ready(None),
         }
-    }
-}
-
-impl ActixSocket {
-    /// Ready while the body holds less than [`HIGH_WATER`] bytes.
-    fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let Some(conn) = self.conn() else {
-            return Poll::Ready(Err(gone()));
-        };
-        let mut conn = conn.borrow_mut();
-        if conn.write.len() >= HIGH_WATER {
-            remember(&mut conn.writer, cx);
-            return Poll::Pending;
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
